@@ -1,0 +1,1 @@
+"""Benchmarks of seqattn: run ``python -m benchmarks``."""

@@ -1,0 +1,186 @@
+"""The array backend: numpy on the CPU or cupy on an NVIDIA GPU.
+
+This is the only module of seqattn that imports cupy. Everything else asks it for the array
+module ``xp`` at use time, either of given arrays (``get_xp(x, W)``) or of the current backend
+(``get_xp()``).
+
+The backend is chosen by ``SEQATTN_BACKEND`` (``numpy``, ``cupy`` or ``auto``; default ``auto``)
+when seqattn is first imported, and can be changed at run time with ``set_backend`` or, for a
+block of code, ``with use_backend("numpy"):``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import numpy as np
+
+BACKENDS = ("numpy", "cupy")
+_CHOICES = BACKENDS + ("auto",)
+_GPU_HINT = "install the GPU extra with `pip install seqattn[gpu]` (CUDA 12) or `pip install seqattn[cuda13]`"
+
+
+class BackendError(RuntimeError):
+    """The requested backend cannot be used on this machine."""
+
+
+_cupy = None  # the cupy module once imported
+_current = "numpy"
+
+
+def _import_cupy():
+    """Import cupy, or raise BackendError saying how to get it."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy  # noqa: PLC0415 - the one place cupy is imported
+        except ImportError as exc:
+            raise BackendError(f"the cupy backend needs cupy, which is not installed ({exc}); {_GPU_HINT}") from None
+        _cupy = cupy
+    return _cupy
+
+
+def _device_count(cupy) -> int:
+    try:
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # cupy raises CUDARuntimeError when no driver/device is present
+        return 0
+
+
+def gpu_available() -> bool:
+    """True when cupy imports and at least one CUDA device is present."""
+    try:
+        cupy = _import_cupy()
+    except BackendError:
+        return False
+    return _device_count(cupy) > 0
+
+
+def _resolve(name: str) -> str:
+    if not isinstance(name, str) or name.strip().lower() not in _CHOICES:
+        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(_CHOICES)}")
+    name = name.strip().lower()
+    if name == "auto":
+        return "cupy" if gpu_available() else "numpy"
+    if name == "cupy":
+        cupy = _import_cupy()
+        if _device_count(cupy) == 0:
+            raise BackendError(
+                "cupy is installed but no CUDA device is visible (check the NVIDIA driver and "
+                "CUDA_VISIBLE_DEVICES), or use the numpy backend: SEQATTN_BACKEND=numpy"
+            )
+    return name
+
+
+def set_backend(name: str) -> str:
+    """Make ``name`` ('numpy', 'cupy' or 'auto') the current backend; return the one chosen."""
+    global _current
+    _current = _resolve(name)
+    return _current
+
+
+def get_backend() -> str:
+    """The current backend's name: 'numpy' or 'cupy'."""
+    return _current
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Use another backend inside a ``with`` block, then restore the previous one."""
+    global _current
+    previous = _current
+    set_backend(name)
+    try:
+        yield get_xp()
+    finally:
+        _current = previous
+
+
+def is_cupy_array(a) -> bool:
+    # Checked by the type's module so that no cupy import is needed to recognise one.
+    return type(a).__module__.split(".", 1)[0] in ("cupy", "cupyx")
+
+
+def get_xp(*arrays):
+    """The array module of ``arrays`` (numpy or cupy), or of the current backend if none given.
+
+    Raises TypeError when numpy and cupy arrays are mixed, naming the conversion to call.
+    """
+    has_cupy = has_numpy = False
+    for a in arrays:
+        if a is None:
+            continue
+        if is_cupy_array(a):
+            has_cupy = True
+        elif isinstance(a, np.ndarray):
+            has_numpy = True
+    if has_cupy and has_numpy:
+        raise TypeError(
+            "numpy and cupy arrays were mixed in one call: move them to one device first, with "
+            "seqattn.backend.to_device(a) (to the current backend) or seqattn.backend.to_numpy(a)"
+        )
+    if has_cupy:
+        return _import_cupy()
+    if has_numpy or _current == "numpy":
+        return np
+    return _import_cupy()
+
+
+def to_numpy(a):
+    """Any array (numpy, cupy, list) as a numpy array on the host."""
+    if is_cupy_array(a):
+        return a.get()
+    return np.asarray(a)
+
+
+def to_device(a, dtype=None):
+    """``a`` as an array of the current backend (copied to the GPU on cupy)."""
+    xp = get_xp()
+    if xp is np:
+        return np.asarray(to_numpy(a), dtype=dtype)
+    return xp.asarray(a, dtype=dtype)
+
+
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` with repeated indices summed (embedding gradients).
+
+    numpy: a one-hot-free bincount per column when the table is small, else np.add.at.
+    cupy: cupyx.scatter_add (cupy.add.at in newer cupy).
+    """
+    xp = get_xp(target, values)
+    indices = indices.ravel()
+    values = values.reshape(indices.size, -1)
+    if xp is np:
+        np.add.at(target.reshape(target.shape[0], -1), indices, values)
+        return target
+    if hasattr(xp, "add") and hasattr(xp.add, "at"):
+        xp.add.at(target.reshape(target.shape[0], -1), indices, values)
+    else:  # older cupy
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target.reshape(target.shape[0], -1), indices, values)
+    return target
+
+
+def default_rng(seed=None):
+    """A random Generator of the current backend (numpy or cupy), seeded."""
+    xp = get_xp()
+    return xp.random.default_rng(seed)
+
+
+def synchronize():
+    """Wait for the GPU to finish queued work (no-op on numpy). For timing only."""
+    if _current == "cupy" and _cupy is not None:
+        _cupy.cuda.get_current_stream().synchronize()
+
+
+def timer() -> float:
+    """A clock reading taken after the device has finished its queued work."""
+    synchronize()
+    return time.perf_counter()
+
+
+# The environment decides the first backend.
+set_backend(os.environ.get("SEQATTN_BACKEND", "auto"))

@@ -1,0 +1,38 @@
+"""Affine maps: one for (N, D) inputs and one applied at every time step of (N, T, D)."""
+
+from __future__ import annotations
+
+from .base import Layer, check_dim, check_float
+
+
+class Affine(Layer):
+    """``W`` (D, M), ``b`` (M,). forward(x: (N, D)) -> (N, M); keeps x for backward."""
+
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        self.x = None
+
+    def forward(self, x):
+        W, b = self.params
+        x = check_float(x, "x", type(self).__name__, dtype=W.dtype)
+        check_dim(x.shape[-1], W.shape[0], "the input's last dimension", type(self).__name__)
+        self.xp(x)
+        self.x = x.reshape(-1, W.shape[0])
+        out = self.x @ W
+        out += b
+        return out.reshape(*x.shape[:-1], W.shape[1])
+
+    def backward(self, dout):
+        W, _ = self.params
+        dout2 = dout.reshape(-1, W.shape[1])
+        self.xp().matmul(self.x.T, dout2, out=self.grads[0])
+        dout2.sum(axis=0, out=self.grads[1])
+        return (dout2 @ W.T).reshape(*dout.shape[:-1], W.shape[0])
+
+
+class TimeAffine(Affine):
+    """``W`` (D, M), ``b`` (M,). forward(xs: (N, T, D)) -> (N, T, M) as one matrix product."""
+
+    def forward(self, xs):
+        check_float(xs, "xs", "TimeAffine", ndim=3)
+        return super().forward(xs)

@@ -1,0 +1,142 @@
+"""LSTM layers: one step (``LSTM``), a sequence (``TimeLSTM``) and both directions (``TimeBiLSTM``).
+
+Gate order in Wx (D, 4H), Wh (H, 4H), b (4H,) is f, g, i, o, as in the book. At step t:
+    A = x Wx + h_prev Wh + b                     (1)
+    f, i, o = sigmoid(A_f, A_i, A_o); g = tanh(A_g)   (2)
+    c = f * c_prev + g * i                       (3)
+    h = o * tanh(c)                              (4)
+"""
+
+from __future__ import annotations
+
+from ..functional import sigmoid
+from .base import Layer, check_float, check_mask
+from .recurrent import StepLayer, TimeRecurrent
+
+
+class TimeLSTM(TimeRecurrent):
+    """``TimeLSTM(Wx, Wh, b, stateful=False)``: forward(xs (N,T,D), mask=None) -> hs (N,T,H).
+
+    ``h`` and ``c`` are the last states; ``dh`` (and ``dc``) the gradients of the initial ones after
+    backward. With ``stateful=True`` the states carry over between calls and ``set_state(h, c=None)``
+    sets them (the decoder's way of receiving the encoder's state).
+    """
+
+    gates = 4
+    n_states = 2
+
+    @property
+    def c(self):
+        return self._states[1]
+
+    @property
+    def dc(self):
+        return None if self._dstates is None else self._dstates[1]
+
+    def set_state(self, h, c=None):
+        super().set_state(h, c)
+
+    def _begin(self, T, N):
+        xp = self.xp()
+        H = self.hidden_size
+        self._tc = xp.empty((T, N, H), dtype=self.dtype)  # tanh(c_t)
+        self._tmp = xp.empty((N, 4 * H), dtype=self.dtype)
+
+    def _cell_forward(self, t):
+        xp = self.xp()
+        H = self.hidden_size
+        Wh = self.params[1]
+        hs, cs = self._S
+        G = self._A[t]
+        xp.matmul(hs[t], Wh, out=self._tmp)
+        G += self._tmp  # (1)
+        f, g, io, o = G[:, :H], G[:, H : 2 * H], G[:, 2 * H :], G[:, 3 * H :]
+        i = G[:, 2 * H : 3 * H]
+        sigmoid(f, out=f)  # (2)
+        xp.tanh(g, out=g)
+        sigmoid(io, out=io)
+        c, tc, h = cs[t + 1], self._tc[t], hs[t + 1]
+        xp.multiply(f, cs[t], out=c)  # (3)
+        xp.multiply(g, i, out=h)  # h as scratch
+        c += h
+        xp.tanh(c, out=tc)  # (4)
+        xp.multiply(o, tc, out=h)
+
+    def _cell_backward(self, t, dS, dA_t, dS_prev):
+        xp = self.xp()
+        H = self.hidden_size
+        dh, dc = dS
+        G = self._A[t]
+        f, g, i, o = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : 3 * H], G[:, 3 * H :]
+        tc, c_prev = self._tc[t], self._S[1][t]
+        dAf, dAg, dAi, dAo = dA_t[:, :H], dA_t[:, H : 2 * H], dA_t[:, 2 * H : 3 * H], dA_t[:, 3 * H :]
+        ds = dS_prev[1]
+        # (4): dtc = dh * o; do = dh * tc
+        xp.multiply(dh, tc, out=dAo)
+        xp.multiply(tc, tc, out=ds)
+        xp.subtract(1, ds, out=ds)
+        ds *= o
+        ds *= dh
+        ds += dc  # dc at c_t, from (3) of step t+1 and (4) of step t
+        # (2) for o: dAo = do * o * (1 - o)
+        xp.subtract(1, o, out=dAf)
+        dAf *= o
+        dAo *= dAf
+        # (3): df = ds * c_prev, dg = ds * i, di = ds * g, dc_prev = ds * f
+        xp.subtract(1, f, out=dAi)
+        dAi *= f
+        xp.multiply(ds, c_prev, out=dAf)
+        dAf *= dAi  # (2) for f
+        xp.multiply(g, g, out=dAg)
+        xp.subtract(1, dAg, out=dAg)
+        dAg *= i
+        dAg *= ds  # (2) for g
+        xp.subtract(1, i, out=dAi)
+        dAi *= i
+        dAi *= g
+        dAi *= ds  # (2) for i
+        ds *= f  # dc_prev, in its place
+        xp.matmul(dA_t, self.params[1].T, out=dS_prev[0])  # (1): dh_prev
+
+
+class LSTM(StepLayer):
+    """One LSTM step: forward(x (N,D), h_prev, c_prev) -> (h, c);
+    backward(dh, dc) -> (dx, dh_prev, dc_prev)."""
+
+    time_layer = TimeLSTM
+
+    def forward(self, x, h_prev, c_prev):
+        return tuple(self._step(x, h_prev, c_prev))
+
+    def backward(self, dh, dc):
+        return self._step_backward(dh, dc)
+
+
+class TimeBiLSTM(Layer):
+    """Both directions over the sequence, outputs concatenated: (N, T, D) -> (N, T, 2H).
+
+    The backward direction reads the sequence reversed; with a mask it starts at each sequence's
+    real end (padding leaves its state at zero until the real positions begin). Its final state
+    is its output at position 0; the forward direction's, with right padding, at position T-1.
+    """
+
+    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2):
+        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1)
+        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2)
+        self.params = self.forward_lstm.params + self.backward_lstm.params
+        self.grads = self.forward_lstm.grads + self.backward_lstm.grads
+        self.hidden_size = Wh1.shape[0]
+
+    def forward(self, xs, mask=None):
+        xs = check_float(xs, "xs", "TimeBiLSTM", ndim=3)
+        xp = self.xp(xs, mask)
+        mask = check_mask(mask, xs.shape[:2], "TimeBiLSTM")
+        hf = self.forward_lstm.forward(xs, mask)
+        hb = self.backward_lstm.forward(xs[:, ::-1], None if mask is None else mask[:, ::-1])
+        return xp.concatenate((hf, hb[:, ::-1]), axis=2)
+
+    def backward(self, dhs):
+        H = self.hidden_size
+        dxs = self.forward_lstm.backward(dhs[:, :, :H])
+        dxs += self.backward_lstm.backward(dhs[:, ::-1, H:])[:, ::-1]
+        return dxs

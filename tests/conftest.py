@@ -1,0 +1,49 @@
+"""Shared test fixtures: every backend test runs on numpy and, where a GPU is present, cupy."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from seqattn import backend
+
+# The xp fixture only selects a backend, so sharing it across generated inputs is safe.
+settings.register_profile("default", max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("default")
+
+BACKENDS = [
+    "numpy",
+    pytest.param("cupy", marks=[pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs cupy and a CUDA device")]),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request):
+    """The array module of the backend under test, made current for the test."""
+    with backend.use_backend(request.param) as module:
+        yield module
+
+
+def numerical_grad(loss, x, eps=1e-6):
+    """Central-difference gradient of the scalar ``loss()`` with respect to array ``x`` (in place)."""
+    grad = np.zeros(x.shape)
+    flat = x.reshape(-1)  # a view: changing it changes x
+    for k in range(flat.size):
+        old = float(flat[k])
+        flat[k] = old + eps
+        up = float(loss())
+        flat[k] = old - eps
+        down = float(loss())
+        flat[k] = old
+        grad.reshape(-1)[k] = (up - down) / (2 * eps)
+    return grad
+
+
+def assert_grads(loss, pairs, rtol=1e-5, atol=1e-7):
+    """For each (name, array, analytic gradient), compare with the numerical gradient."""
+    for name, x, analytic in pairs:
+        num = numerical_grad(loss, x)
+        np.testing.assert_allclose(backend.to_numpy(analytic), num, rtol=rtol, atol=atol, err_msg=f"gradient of {name}")
+
+
+def randn(xp, rng, *shape, dtype="float64"):
+    return xp.asarray(rng.standard_normal(shape).astype(dtype))

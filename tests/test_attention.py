@@ -1,0 +1,140 @@
+"""Attention layers: gradients, the book's equivalence, and masking."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import assert_grads, randn
+from seqattn.backend import to_numpy
+from seqattn.layers import Attention, AttentionWeight, TimeAttention, WeightSum
+
+small = st.integers(1, 3)
+
+
+def make_attention(xp, rng, score, H, A=3):
+    if score == "dot":
+        return TimeAttention()
+    if score == "general":
+        return TimeAttention("general", W=randn(xp, rng, H, H))
+    return TimeAttention("concat", W=randn(xp, rng, 2 * H, A), v=randn(xp, rng, A))
+
+
+@given(N=small, T=st.integers(1, 4), H=small)
+def test_weight_sum_and_attention_weight(xp, N, T, H):
+    rng = np.random.default_rng(N + 7 * T + 31 * H)
+    hs, a, h = randn(xp, rng, N, T, H), randn(xp, rng, N, T), randn(xp, rng, N, H)
+    ws = WeightSum()
+    R = randn(xp, rng, N, H)
+    ws.forward(hs, a)
+    dhs, da = ws.backward(R)
+    assert_grads(lambda: (ws.forward(hs, a) * R).sum(), [("hs", hs, dhs), ("a", a, da)])
+    aw = AttentionWeight()
+    R2 = randn(xp, rng, N, T)
+    aw.forward(hs, h)
+    dhs, dh = aw.backward(R2)
+    assert_grads(lambda: (aw.forward(hs, h) * R2).sum(), [("hs", hs, dhs), ("h", h, dh)])
+    at = Attention()
+    at.forward(hs, h)
+    dhs, dh = at.backward(R)
+    assert_grads(lambda: (at.forward(hs, h) * R).sum(), [("hs", hs, dhs), ("h", h, dh)])
+    np.testing.assert_allclose(to_numpy(at.attention_weight).sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+@given(N=small, Te=st.integers(1, 4), Td=st.integers(1, 3), H=small, masked=st.booleans())
+def test_time_attention_gradients(xp, score, N, Te, Td, H, masked):
+    rng = np.random.default_rng(N + 3 * Te + 11 * Td + 37 * H)
+    layer = make_attention(xp, rng, score, H)
+    K, Q = randn(xp, rng, N, Te, H), randn(xp, rng, N, Td, H)
+    mask = None
+    if masked:
+        m = rng.random((N, Te)) < 0.6
+        m[:, 0] = True
+        mask = xp.asarray(m)
+    R = randn(xp, rng, N, Td, H)
+    layer.forward(K, Q, mask)
+    dK, dQ = layer.backward(R)
+    pairs = [("hs_enc", K, dK), ("hs_dec", Q, dQ)] + [(f"param{k}", p, g) for k, (p, g) in enumerate(zip(layer.params, layer.grads))]
+    assert_grads(lambda: (layer.forward(K, Q, mask) * R).sum(), pairs)
+    a = to_numpy(layer.attention_weights)
+    assert np.all(a >= 0)
+    np.testing.assert_allclose(a.sum(axis=-1), 1.0)
+    if masked:
+        assert np.all(a[~np.broadcast_to(to_numpy(mask)[:, None, :], a.shape)] == 0)
+
+
+def test_time_attention_equals_loop_of_attention(xp):
+    rng = np.random.default_rng(2)
+    N, Te, Td, H = 4, 6, 5, 3
+    K, Q, R = randn(xp, rng, N, Te, H), randn(xp, rng, N, Td, H), randn(xp, rng, N, Td, H)
+    layer = TimeAttention()
+    c = layer.forward(K, Q)
+    dK, dQ = layer.backward(R)
+    dK_loop = 0
+    for t in range(Td):
+        at = Attention()
+        np.testing.assert_allclose(to_numpy(at.forward(K, Q[:, t])), to_numpy(c[:, t]), rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(at.attention_weight), to_numpy(layer.attention_weights[:, t]), rtol=1e-12)
+        dk, dq = at.backward(R[:, t])
+        dK_loop = dK_loop + dk
+        np.testing.assert_allclose(to_numpy(dq), to_numpy(dQ[:, t]), rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(dK_loop), to_numpy(dK), rtol=1e-10)
+
+
+def test_dot_score_matches_book_float32():
+    from benchmarks import book_style
+
+    rng = np.random.default_rng(0)
+    K = rng.standard_normal((8, 7, 5)).astype("f4")
+    Q = rng.standard_normal((8, 4, 5)).astype("f4")
+    R = rng.standard_normal((8, 4, 5)).astype("f4")
+    ours, book = TimeAttention(), book_style.TimeAttention()
+    np.testing.assert_allclose(ours.forward(K, Q), book.forward(K, Q), rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours.backward(R), book.backward(R)):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+def test_padding_changes_nothing_for_real_positions(xp, score):
+    rng = np.random.default_rng(4)
+    N, Te, Td, H, pad = 3, 4, 2, 3, 3
+    layer = make_attention(xp, rng, score, H)
+    K, Q, R = randn(xp, rng, N, Te, H), randn(xp, rng, N, Td, H), randn(xp, rng, N, Td, H)
+    c = layer.forward(K, Q)
+    dK, dQ = layer.backward(R)
+    grads = [to_numpy(g).copy() for g in layer.grads]
+    junk = randn(xp, rng, N, pad, H) * 100
+    Kp = xp.concatenate([K, junk], axis=1)
+    mask = xp.asarray(np.arange(Te + pad)[None].repeat(N, 0) < Te)
+    cp = layer.forward(Kp, Q, mask)
+    dKp, dQp = layer.backward(R)
+    np.testing.assert_allclose(to_numpy(cp), to_numpy(c), rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(dKp)[:, :Te], to_numpy(dK), rtol=1e-10)
+    assert np.all(to_numpy(dKp)[:, Te:] == 0)
+    np.testing.assert_allclose(to_numpy(dQp), to_numpy(dQ), rtol=1e-10)
+    for g, g0 in zip(layer.grads, grads):
+        np.testing.assert_allclose(to_numpy(g), g0, rtol=1e-10)
+    assert np.all(to_numpy(layer.attention_weights)[:, :, Te:] == 0)
+
+
+def test_all_padding_row_gives_zeros_not_nan():
+    layer = TimeAttention()
+    K = np.ones((2, 3, 2))
+    Q = np.ones((2, 1, 2))
+    mask = np.array([[True, True, False], [False, False, False]])
+    c = layer.forward(K, Q, mask)
+    assert np.all(np.isfinite(c)) and np.all(c[1] == 0)
+    assert np.all(layer.attention_weights[1] == 0)
+    dK, dQ = layer.backward(np.ones_like(c))
+    assert np.all(np.isfinite(dK)) and np.all(np.isfinite(dQ))
+
+
+def test_attention_errors():
+    with pytest.raises(ValueError, match="unknown score 'cosine'"):
+        TimeAttention("cosine")
+    with pytest.raises(ValueError, match="general score needs W"):
+        TimeAttention("general")
+    with pytest.raises(ValueError, match="differ in N or H"):
+        TimeAttention().forward(np.zeros((2, 3, 4)), np.zeros((2, 1, 5)))
