@@ -66,3 +66,11 @@ def softmax_cross_entropy(scores, targets, ignore_index=None):
         return -logp.sum() / count, probs, None, count
     count = xp.maximum(valid.sum(), 1).astype(scores.dtype)
     return -(logp * valid).sum() / count, probs, valid, count
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) computed without forming softmax(x), so it never gives -inf for finite x."""
+    xp = get_xp(x)
+    y = x - x.max(axis=axis, keepdims=True)
+    y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
+    return y

@@ -75,7 +75,7 @@ def test_mixing_real_cupy_arrays():
 
 
 def test_numpy_backend_does_not_import_cupy():
-    code = "import sys, seqattn, seqattn.layers; print('cupy' in sys.modules)"
+    code = "import sys, seqattn, seqattn.layers, seqattn.models, seqattn.optim; print('cupy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], env={"SEQATTN_BACKEND": "numpy", "PATH": ""}, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

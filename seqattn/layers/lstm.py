@@ -135,8 +135,15 @@ class TimeBiLSTM(Layer):
         hb = self.backward_lstm.forward(xs[:, ::-1], None if mask is None else mask[:, ::-1])
         return xp.concatenate((hf, hb[:, ::-1]), axis=2)
 
-    def backward(self, dhs):
+    def backward(self, dhs, dh_last=None):
+        """dhs: (N, T, 2H) -> dxs; ``dh_last`` (N, 2H) adds gradients of both final states."""
         H = self.hidden_size
-        dxs = self.forward_lstm.backward(dhs[:, :, :H])
-        dxs += self.backward_lstm.backward(dhs[:, ::-1, H:])[:, ::-1]
+        df, db = (None, None) if dh_last is None else (dh_last[:, :H], dh_last[:, H:])
+        dxs = self.forward_lstm.backward(dhs[:, :, :H], (df, None))
+        dxs += self.backward_lstm.backward(dhs[:, ::-1, H:], (db, None))[:, ::-1]
         return dxs
+
+    @property
+    def dh(self):
+        """Gradients of the initial states of both directions, (N, 2H)."""
+        return self.xp().concatenate((self.forward_lstm.dh, self.backward_lstm.dh), axis=1)

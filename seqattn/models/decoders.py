@@ -1,0 +1,119 @@
+"""The three decoders. Each has the same interface so that training, greedy decoding and beam
+search are written once:
+
+    begin(enc)        take the encoder's output and set the initial state
+    run(xs)           xs (N, T) int ids -> scores (N, T, V), continuing from the current state
+    backward(dscores) -> (dhs_enc or None, dfinals) for the encoder
+    reorder(idx)      keep rows ``idx`` of all state (beam search)
+
+Training calls begin then run on the whole target; generation calls begin once and then run on
+one step at a time (T = 1), through the same layers.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_xp
+from ..layers import TimeAffine, TimeAttention, TimeEmbedding
+from .stack import LSTMStack
+
+
+class Decoder:
+    """The book's decoder: embedding, LSTM (started from the encoder's final state), affine."""
+
+    def __init__(self, init, V, D, H, num_layers=1, skip=False, dropout=0.0, lstm_input=None, affine_input=None):
+        self.H = H
+        self.embed = TimeEmbedding(init.embedding(V, D))
+        self.stack = LSTMStack(init, lstm_input or D, H, num_layers=num_layers, skip=skip, dropout=dropout, stateful=True)
+        self.affine = TimeAffine(*init.affine(affine_input or H, V))
+        self.params = self.embed.params + self.stack.params + self.affine.params
+        self.grads = self.embed.grads + self.stack.grads + self.affine.grads
+
+    def begin(self, enc):
+        self.stack.set_states(enc.finals)
+
+    def run(self, xs):
+        return self.affine.forward(self.stack.forward(self.embed.forward(xs)))
+
+    def backward(self, dscores):
+        self.embed.backward(self.stack.backward(self.affine.backward(dscores)))
+        return None, self.stack.dfinals()
+
+    def reorder(self, idx):
+        self.stack.reorder(idx)
+
+
+class PeekyDecoder(Decoder):
+    """The decoder sees the encoder's final state h (of the top layer) at every step: [h; embedding]
+    is the LSTM's input and [h; LSTM output] the affine's."""
+
+    def __init__(self, init, V, D, H, **options):
+        super().__init__(init, V, D, H, lstm_input=H + D, affine_input=2 * H, **options)
+        self.peek = None
+
+    def begin(self, enc):
+        super().begin(enc)
+        self.peek = enc.finals[-1]
+
+    def _with_peek(self, out):
+        xp = get_xp(out)
+        N, T, _ = out.shape
+        return xp.concatenate((xp.broadcast_to(self.peek[:, None, :], (N, T, self.H)), out), axis=2)
+
+    def run(self, xs):
+        out = self.stack.forward(self._with_peek(self.embed.forward(xs)))
+        return self.affine.forward(self._with_peek(out))
+
+    def backward(self, dscores):
+        H = self.H
+        dout = self.affine.backward(dscores)
+        dpeek = dout[:, :, :H].sum(axis=1)
+        dx = self.stack.backward(dout[:, :, H:])
+        dpeek += dx[:, :, :H].sum(axis=1)
+        self.embed.backward(dx[:, :, H:])
+        dfinals = self.stack.dfinals()
+        dfinals[-1] = dfinals[-1] + dpeek
+        return None, dfinals
+
+    def reorder(self, idx):
+        super().reorder(idx)
+        self.peek = self.peek[idx]
+
+
+class AttentionDecoder(Decoder):
+    """Embedding, LSTM, attention over the encoder's states, and [context; LSTM output] into the
+    affine (the book's placement)."""
+
+    def __init__(self, init, V, D, H, score="dot", attention_size=None, **options):
+        super().__init__(init, V, D, H, affine_input=2 * H, **options)
+        if score == "general":
+            self.attention = TimeAttention("general", W=init.normal(H, H, scale=1 / H**0.5))
+        elif score == "concat":
+            A = attention_size or H
+            self.attention = TimeAttention("concat", W=init.normal(2 * H, A, scale=1 / (2 * H) ** 0.5), v=init.normal(A, scale=1 / A**0.5))
+        else:
+            self.attention = TimeAttention(score)
+        self.params += self.attention.params
+        self.grads += self.attention.grads
+        self.enc = None
+
+    def begin(self, enc):
+        super().begin(enc)
+        self.enc = enc
+
+    def run(self, xs):
+        dec_hs = self.stack.forward(self.embed.forward(xs))
+        c = self.attention.forward(self.enc.hs, dec_hs, self.enc.mask)
+        return self.affine.forward(get_xp(c).concatenate((c, dec_hs), axis=2))
+
+    def backward(self, dscores):
+        H = self.H
+        dout = self.affine.backward(dscores)
+        dhs_enc, ddec = self.attention.backward(dout[:, :, :H])
+        ddec += dout[:, :, H:]
+        self.embed.backward(self.stack.backward(ddec))
+        return dhs_enc, self.stack.dfinals()
+
+    def reorder(self, idx):
+        super().reorder(idx)
+        enc = self.enc
+        self.enc = type(enc)(enc.hs[idx], [f[idx] for f in enc.finals], None if enc.mask is None else enc.mask[idx])

@@ -1,0 +1,40 @@
+"""The encoder: embedding and an LSTM stack. It hands on all hidden states and each layer's
+final state; which of them a decoder uses is the decoder's business."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..layers import TimeEmbedding
+from .stack import LSTMStack
+
+
+@dataclass
+class EncoderOutput:
+    hs: object  # (N, T, H) hidden states of the last layer
+    finals: list  # each layer's final h, (N, H)
+    mask: object  # (N, T) bool or None
+
+
+class Encoder:
+    def __init__(self, init, V, D, H, **stack_options):
+        self.embed = TimeEmbedding(init.embedding(V, D))
+        self.stack = LSTMStack(init, D, H, **stack_options)
+        self.params = self.embed.params + self.stack.params
+        self.grads = self.embed.grads + self.stack.grads
+
+    def forward(self, xs, mask=None):
+        """xs: (N, T) int ids -> EncoderOutput."""
+        hs = self.stack.forward(self.embed.forward(xs), mask)
+        return EncoderOutput(hs, self.stack.finals(), mask)
+
+    def backward(self, dhs, dfinals):
+        """dhs: (N, T, H) or None (decoders that only read the final states)."""
+        if dhs is None:
+            dhs = self.embed.xp().zeros(self.stack_shape, dtype=self.embed.dtype)
+        self.embed.backward(self.stack.backward(dhs, dfinals))
+
+    @property
+    def stack_shape(self):
+        N, T = self.embed.idx.shape
+        return (N, T, self.stack.H)

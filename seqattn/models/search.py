@@ -1,0 +1,75 @@
+"""Batched decoding: greedy and beam search over any decoder with the begin/run/reorder interface.
+
+Both run on the whole batch at once; the loop is over output steps only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_xp
+from ..functional import log_softmax
+
+NEG = -1e9
+
+
+def greedy(decoder, N, start_id, sample_size, stop_id=None, fill_id=None, xp=None):
+    """-> (N, sample_size) int ids. After ``stop_id`` a row continues with ``fill_id``."""
+    ids = xp.full((N,), start_id, dtype=xp.int64)
+    out = xp.empty((N, sample_size), dtype=xp.int64)
+    finished = xp.zeros(N, dtype=bool)
+    for s in range(sample_size):
+        scores = decoder.run(ids[:, None])[:, 0]
+        ids = scores.argmax(axis=1)
+        if stop_id is not None:
+            ids = xp.where(finished, fill_id, ids)
+            finished |= ids == stop_id
+        out[:, s] = ids
+    return out
+
+
+def beam(decoder, N, start_id, sample_size, width, stop_id=None, fill_id=None, length_penalty=0.0, xp=None):
+    """Beam search of ``width`` for every row at once -> (N, sample_size) int ids.
+
+    Hypotheses are ranked by their summed log-probability while searching; at the end the best is
+    chosen by score / length ** length_penalty (0: no normalisation). A hypothesis that has emitted
+    ``stop_id`` is finished: it continues with ``fill_id`` at no cost and its length stops growing.
+    """
+    B = width
+    decoder.reorder(xp.repeat(xp.arange(N), B))
+    scores = xp.full((N, B), NEG, dtype=xp.float64)
+    scores[:, 0] = 0.0  # all beams start identical: let only one of them expand at first
+    tokens = xp.empty((N * B, sample_size), dtype=xp.int64)
+    finished = xp.zeros(N * B, dtype=bool)
+    lengths = xp.zeros(N * B, dtype=xp.float64)
+    ids = xp.full((N * B,), start_id, dtype=xp.int64)
+    rows = xp.arange(N)[:, None] * B
+    for s in range(sample_size):
+        logp = log_softmax(decoder.run(ids[:, None])[:, 0].astype(xp.float64))  # (N*B, V)
+        V = logp.shape[1]
+        if stop_id is not None:
+            forced = xp.full((V,), NEG)
+            forced[fill_id] = 0.0
+            logp = xp.where(finished[:, None], forced, logp)
+        cand = (scores[:, :, None] + logp.reshape(N, B, V)).reshape(N, B * V)
+        if B * V > B:
+            top = xp.argpartition(-cand, B - 1, axis=1)[:, :B]
+        else:
+            top = xp.broadcast_to(xp.arange(B * V), (N, B * V))
+        order = xp.argsort(-xp.take_along_axis(cand, top, axis=1), axis=1)  # best first
+        top = xp.take_along_axis(top, order, axis=1)
+        scores = xp.take_along_axis(cand, top, axis=1)
+        src = (rows + top // V).ravel()
+        ids = (top % V).ravel()
+        decoder.reorder(src)
+        tokens = tokens[src]
+        tokens[:, s] = ids
+        finished, lengths = finished[src], lengths[src]
+        lengths += ~finished
+        if stop_id is not None:
+            finished |= ids == stop_id
+    final = scores.reshape(N * B)
+    if length_penalty:
+        final = final / xp.maximum(lengths, 1) ** length_penalty
+    best = final.reshape(N, B).argmax(axis=1)
+    return tokens[(xp.arange(N) * B + best)]

@@ -1,0 +1,50 @@
+"""The models of chapters 7 and 8."""
+
+from __future__ import annotations
+
+from ..layers.attention import SCORES
+from .base import Seq2seqBase
+from .decoders import AttentionDecoder, Decoder, PeekyDecoder
+
+
+class Seq2seq(Seq2seqBase):
+    """``Seq2seq(vocab_size, wordvec_size, hidden_size)``: the encoder's final state starts the
+    decoder (chapter 7)."""
+
+    kind = "seq2seq"
+    decoder_class = Decoder
+
+
+class PeekySeq2seq(Seq2seqBase):
+    """``PeekySeq2seq(vocab_size, wordvec_size, hidden_size)``: the decoder also sees the encoder's
+    final state at every step, beside its input and its output (chapter 7)."""
+
+    kind = "peeky"
+    decoder_class = PeekyDecoder
+
+
+class AttentionSeq2seq(Seq2seqBase):
+    """``AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, score="dot", bidirectional=False,
+    num_layers=1, skip=False, dropout=0.0)`` (chapter 8 and its extensions).
+
+    The decoder attends over all encoder states and puts [context; LSTM output] into the affine.
+    ``bidirectional``: the encoder's layers run hidden_size/2 units each way, so its states are
+    hidden_size wide; decoder layer k starts from [forward final h; backward final h] of encoder
+    layer k. ``num_layers`` stacks LSTMs in both encoder and decoder, ``skip`` adds residual
+    connections between stacked layers, ``dropout`` is applied between layers.
+    """
+
+    kind = "attention"
+    decoder_class = AttentionDecoder
+
+    def __init__(self, vocab_size, wordvec_size=16, hidden_size=256, score="dot", bidirectional=False,
+                 num_layers=1, skip=False, dropout=0.0, **kw):
+        if score not in SCORES:
+            raise ValueError(f"AttentionSeq2seq: unknown score {score!r}; choose one of {', '.join(SCORES)}")
+        stack = dict(num_layers=num_layers, skip=skip, dropout=dropout)
+        super().__init__(vocab_size, wordvec_size, hidden_size, score=score, bidirectional=bidirectional,
+                         encoder_options=dict(stack, bidirectional=bidirectional),
+                         decoder_options=dict(stack, score=score), **stack, **kw)
+
+
+MODELS = {"seq2seq": Seq2seq, "peeky": PeekySeq2seq, "attention": AttentionSeq2seq}

@@ -1,0 +1,86 @@
+"""A stack of LSTM layers: one or more, one or two directions, with optional residual (skip)
+connections and dropout between layers. Encoders and decoders are built on it."""
+
+from __future__ import annotations
+
+from ..backend import get_xp
+from ..layers import TimeBiLSTM, TimeDropout, TimeLSTM
+
+
+class LSTMStack:
+    """forward(xs (N,T,D), mask=None) -> hs (N,T,H).
+
+    ``bidirectional``: each layer runs H/2 units each way, concatenated to H, so the stack's width
+    does not depend on it. ``skip``: layers after the first add their input to their output.
+    ``dropout``: applied to the output of every layer (between layers, and before what follows).
+    ``finals()`` gives each layer's final h (N,H) (both directions concatenated when bidirectional);
+    ``backward(dhs, dfinals)`` takes gradients for those as well.
+    """
+
+    def __init__(self, init, D, H, num_layers=1, bidirectional=False, skip=False, dropout=0.0, stateful=False):
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if bidirectional and H % 2:
+            raise ValueError(f"a bidirectional encoder splits hidden_size between directions: it must be even, got {H}")
+        self.H, self.skip, self.bidirectional = H, skip, bidirectional
+        self.lstms, self.drops = [], []
+        for k in range(num_layers):
+            d_in = D if k == 0 else H
+            if bidirectional:
+                self.lstms.append(TimeBiLSTM(*init.lstm(d_in, H // 2), *init.lstm(d_in, H // 2)))
+            else:
+                self.lstms.append(TimeLSTM(*init.lstm(d_in, H), stateful=stateful))
+            self.drops.append(TimeDropout(dropout) if dropout > 0 else None)
+        self.params = [p for layer in self.lstms for p in layer.params]
+        self.grads = [g for layer in self.lstms for g in layer.grads]
+
+    def _residual(self, k):
+        return self.skip and k > 0
+
+    def forward(self, xs, mask=None):
+        hs = xs
+        for k, (lstm, drop) in enumerate(zip(self.lstms, self.drops)):
+            out = lstm.forward(hs, mask)
+            if self._residual(k):
+                out = out + hs
+            hs = drop.forward(out) if drop is not None else out
+        return hs
+
+    def backward(self, dhs, dfinals=None):
+        for k in range(len(self.lstms) - 1, -1, -1):
+            lstm, drop = self.lstms[k], self.drops[k]
+            if drop is not None:
+                dhs = drop.backward(dhs)
+            d_last = None if dfinals is None else dfinals[k]
+            dx = lstm.backward(dhs, d_last) if self.bidirectional else lstm.backward(dhs, (d_last, None))
+            if self._residual(k):
+                dx += dhs
+            dhs = dx
+        return dhs
+
+    def finals(self):
+        if self.bidirectional:
+            xp = get_xp(self.lstms[0].forward_lstm.h)
+            return [xp.concatenate((b.forward_lstm.h, b.backward_lstm.h), axis=1) for b in self.lstms]
+        return [lstm.h for lstm in self.lstms]
+
+    def dfinals(self):
+        """Gradients of the initial states (h per layer) after backward."""
+        return [lstm.dh for lstm in self.lstms]
+
+    def set_states(self, hs, cs=None):
+        for k, lstm in enumerate(self.lstms):
+            lstm.set_state(hs[k], None if cs is None else cs[k])
+
+    def states(self):
+        return [(lstm.h, lstm.c) for lstm in self.lstms]
+
+    def reorder(self, idx):
+        """Keep rows ``idx`` of every state (beam search)."""
+        for lstm in self.lstms:
+            lstm.set_state(*(None if s is None else s[idx] for s in (lstm.h, lstm.c)))
+
+    def set_train(self, train):
+        for drop in self.drops:
+            if drop is not None:
+                drop.train = train

@@ -1,0 +1,141 @@
+"""Optimizers (the book's update rules, in place) and gradient clipping.
+
+Each optimizer: ``update(params, grads)``; ``state()`` / ``load_state(arrays)`` for checkpoints.
+Nothing here reads a value back to the host, so a training step on cupy never waits on the GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .backend import get_xp, to_device, to_numpy
+
+
+def clip_grads(grads, max_norm):
+    """Scale all ``grads`` in place so that their joint L2 norm is at most ``max_norm``.
+
+    Returns the norm before clipping as a 0-d array (left on the device).
+    """
+    xp = get_xp(*grads)
+    total = xp.sqrt(sum((g * g).sum() for g in grads))
+    rate = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(grads[0].dtype)
+    for g in grads:
+        g *= rate
+    return total
+
+
+class Optimizer:
+    slots = ()  # names of the per-parameter state arrays
+    hyper = ("lr",)
+
+    def __init__(self, lr):
+        self.lr = lr
+        self.iter = 0
+        self.state_arrays = None  # {slot: [array per param]}
+
+    def _slots(self, params):
+        if self.state_arrays is None:
+            xp = get_xp(*params)
+            self.state_arrays = {s: [xp.zeros_like(p) for p in params] for s in self.slots}
+        return self.state_arrays
+
+    def update(self, params, grads):
+        self.iter += 1
+        state = self._slots(params)
+        for k, (p, g) in enumerate(zip(params, grads)):
+            self._step(p, g, *(state[s][k] for s in self.slots))
+
+    def state(self):
+        """Numpy arrays and numbers that ``load_state`` restores exactly."""
+        arrays = {}
+        for s, lst in (self.state_arrays or {}).items():
+            for k, a in enumerate(lst):
+                arrays[f"{s}_{k}"] = to_numpy(a)
+        meta = {"name": type(self).__name__, "iter": self.iter, **{h: getattr(self, h) for h in self.hyper}}
+        return arrays, meta
+
+    def load_state(self, arrays, meta, params):
+        self.iter = meta["iter"]
+        for h in self.hyper:
+            setattr(self, h, meta[h])
+        if self.slots and f"{self.slots[0]}_0" in arrays:
+            self.state_arrays = {s: [to_device(arrays[f"{s}_{k}"], dtype=p.dtype) for k, p in enumerate(params)] for s in self.slots}
+
+
+class SGD(Optimizer):
+    def __init__(self, lr=0.01):
+        super().__init__(lr)
+
+    def _step(self, p, g):
+        p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    slots = ("v",)
+    hyper = ("lr", "momentum")
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        super().__init__(lr)
+        self.momentum = momentum
+
+    def _step(self, p, g, v):
+        v *= self.momentum
+        v -= self.lr * g
+        p += v
+
+
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient, in the book's form."""
+
+    def _step(self, p, g, v):
+        v *= self.momentum
+        v -= self.lr * g
+        p += self.momentum * self.momentum * v
+        p -= (1 + self.momentum) * self.lr * g
+
+
+class AdaGrad(Optimizer):
+    slots = ("h",)
+
+    def __init__(self, lr=0.01):
+        super().__init__(lr)
+
+    def _step(self, p, g, h):
+        h += g * g
+        p -= self.lr * g / (get_xp(h).sqrt(h) + 1e-7)
+
+
+class RMSprop(Optimizer):
+    slots = ("h",)
+    hyper = ("lr", "decay_rate")
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        super().__init__(lr)
+        self.decay_rate = decay_rate
+
+    def _step(self, p, g, h):
+        h *= self.decay_rate
+        h += (1 - self.decay_rate) * g * g
+        p -= self.lr * g / (get_xp(h).sqrt(h) + 1e-7)
+
+
+class Adam(Optimizer):
+    slots = ("m", "v")
+    hyper = ("lr", "beta1", "beta2")
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        super().__init__(lr)
+        self.beta1, self.beta2 = beta1, beta2
+
+    def update(self, params, grads):
+        self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** (self.iter + 1)) / (1.0 - self.beta1 ** (self.iter + 1))
+        super().update(params, grads)
+
+    def _step(self, p, g, m, v):
+        xp = get_xp(p)
+        m += (1 - self.beta1) * (g - m)
+        v += (1 - self.beta2) * (g * g - v)
+        p -= self._lr_t * m / (xp.sqrt(v) + 1e-7)
+
+
+OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
