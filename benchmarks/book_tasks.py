@@ -1,0 +1,79 @@
+"""The README's results: the book's two tasks trained with the `seqattn train` command at the
+book's hyperparameters. Writes benchmarks/results/book_tasks.json and prints a Markdown table.
+
+    python -m benchmarks.book_tasks            # every run (about half an hour on 2 cores)
+    python -m benchmarks.book_tasks --only date-attention
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+RUNS = {
+    "addition-baseline": ["--task", "addition", "--model", "seq2seq"],
+    "addition-reversed": ["--task", "addition", "--model", "seq2seq", "--reverse"],
+    "addition-reversed-peeky": ["--task", "addition", "--model", "peeky", "--reverse"],
+    "addition-reversed-peeky-bookinit": ["--task", "addition", "--model", "peeky", "--reverse", "--init", "book"],
+    "addition-attention": ["--task", "addition", "--model", "attention", "--reverse"],
+    "date-baseline": ["--task", "date", "--model", "seq2seq", "--reverse"],
+    "date-peeky": ["--task", "date", "--model", "peeky", "--reverse"],
+    "date-attention": ["--task", "date", "--model", "attention", "--reverse"],
+    "date-attention-bookinit": ["--task", "date", "--model", "attention", "--reverse", "--init", "book"],
+}
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "results", "book_tasks.json")
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def run(name, args):
+    cmd = [sys.executable, "-m", "seqattn", "train", *args, "--quiet", "--json", "--save", os.path.join("runs", f"{name}.npz")]
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    history = json.loads(out.strip().splitlines()[-1])["history"]
+    return {"command": "seqattn train " + " ".join(args), "history": history, "wall_seconds": time.perf_counter() - start}
+
+
+def table(results):
+    lines = ["| run | command | accuracy by epoch (%) | final | s/epoch |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        accs = [h["accuracy"] * 100 for h in r["history"]]
+        shown = ", ".join(f"{a:.1f}" for a in accs[:3]) + (" ..." if len(accs) > 3 else "")
+        sec = sum(h["seconds"] for h in r["history"]) / len(r["history"])
+        lines.append(f"| {name} | `{r['command']}` | {shown} | **{accs[-1]:.2f}** | {sec:.1f} |")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", nargs="*", choices=list(RUNS))
+    args = p.parse_args()
+    results = {}
+    if os.path.exists(OUT):
+        with open(OUT) as f:
+            results = json.load(f)["runs"]
+    for name in args.only or RUNS:
+        print(f"running {name} ...", flush=True)
+        results[name] = run(name, RUNS[name])
+        with open(OUT, "w") as f:
+            json.dump({"machine": machine(), "runs": results}, f, indent=1)
+    ordered = {k: results[k] for k in RUNS if k in results}
+    print(table(ordered))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Seeded generators for the book's two tasks, written in the book's file format.
+
+addition: ``a+b`` with a, b in 0..999 -> the sum (question 7 wide, answer ``_`` + 4 wide).
+date:     a date from 1970 to 2020 in one of many human formats -> ``YYYY-MM-DD``
+          (question 29 wide, answer ``_`` + 10 wide).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+          "october", "november", "december"]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+# Each format is a function of the date; the case of the whole text is varied afterwards.
+DATE_FORMATS = [
+    lambda d: f"{MONTHS[d.month - 1]} {d.day}, {d.year}",                    # september 27, 1994
+    lambda d: f"{MONTHS[d.month - 1][:3]} {d.day}, {d.year}",                # sep 27, 1994
+    lambda d: f"{WEEKDAYS[d.weekday()]}, {MONTHS[d.month - 1]} {d.day}, {d.year}",  # tuesday, september 25, 1984
+    lambda d: f"{d.month}/{d.day}/{d.year % 100:02d}",                       # 2/10/93
+    lambda d: f"{d.month}/{d.day}/{d.year}",                                 # 2/10/1993
+    lambda d: f"{d.day} {MONTHS[d.month - 1]} {d.year}",                     # 27 september 1994
+    lambda d: f"{d.day} {MONTHS[d.month - 1][:3]} {d.year}",                 # 27 sep 1994
+    lambda d: f"{d.day:02d}.{d.month:02d}.{d.year % 100:02d}",               # 27.09.94
+    lambda d: f"{MONTHS[d.month - 1]} {d.day} {d.year}",                     # september 27 1994
+    lambda d: f"{WEEKDAYS[d.weekday()][:3]}, {MONTHS[d.month - 1][:3]} {d.day}, {d.year}",  # tue, sep 25, 1984
+]
+CASES = [str.lower, str.title, str.upper]
+FIRST, LAST = datetime.date(1970, 1, 1), datetime.date(2020, 12, 31)
+
+
+def addition_lines(n=50000, seed=0):
+    """``n`` lines like ``16+75  _91  ``."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 1000, n), rng.integers(0, 1000, n)
+    return [f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5) for x, y in zip(a.tolist(), b.tolist())]
+
+
+def date_lines(n=50000, seed=0):
+    """``n`` lines like ``September 27, 1994           _1994-09-27``."""
+    rng = np.random.default_rng(seed)
+    days = rng.integers(0, (LAST - FIRST).days + 1, n).tolist()
+    fmts = rng.integers(0, len(DATE_FORMATS), n).tolist()
+    cases = rng.integers(0, len(CASES), n).tolist()
+    lines = []
+    for day, f, c in zip(days, fmts, cases):
+        d = FIRST + datetime.timedelta(days=day)
+        lines.append(CASES[c](DATE_FORMATS[f](d)).ljust(29) + "_" + d.isoformat())
+    return lines
+
+
+TASKS = {"addition": addition_lines, "date": date_lines}

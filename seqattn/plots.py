@@ -1,0 +1,65 @@
+"""Pictures: the accuracy curve of a run and attention heatmaps. Needs matplotlib
+(``pip install seqattn[plot]``); nothing else in seqattn does."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("plots need matplotlib: pip install seqattn[plot]") from None
+    return plt
+
+
+def _save(fig, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def plot_history(history, path, title=None):
+    """Test accuracy (and training loss) per epoch -> PNG at ``path``."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if any("accuracy" in h for h in history):
+        ax.plot(epochs, [h.get("accuracy", np.nan) * 100 for h in history], marker="o", label="test accuracy")
+        ax.set_ylabel("exact match (%)")
+        ax.set_ylim(-2, 102)
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [h["loss"] for h in history], color="tab:red", linestyle="--", label="training loss")
+    ax2.set_ylabel("loss")
+    ax.set_xlabel("epoch")
+    ax.set_title(title or "training")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_attention(weights, sources, outputs, path, titles=None):
+    """One heatmap per example: ``weights`` (n, S_out, S_src) with the source characters on the x
+    axis and the generated characters on the y axis -> PNG at ``path``."""
+    plt = _pyplot()
+    n = len(weights)
+    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        w = np.asarray(weights[k])
+        ax.imshow(w, cmap="Greys_r", vmin=0, vmax=max(w.max(), 1e-9), aspect="auto")
+        ax.set_xticks(range(len(sources[k])))
+        ax.set_xticklabels([c if c != " " else "␣" for c in sources[k]], fontsize=8)
+        ax.set_yticks(range(len(outputs[k])))
+        ax.set_yticklabels([c if c != " " else "␣" for c in outputs[k]], fontsize=8)
+        ax.set_xlabel("source")
+        ax.set_ylabel("output")
+        if titles:
+            ax.set_title(titles[k], fontsize=9)
+    _save(fig, path)
+    plt.close(fig)

@@ -1,0 +1,140 @@
+"""Training: epochs over shuffled batches, a progress bar, per-epoch evaluation and checkpoints,
+and resuming from a checkpoint to the same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .backend import get_xp, synchronize, to_device
+from .io import CheckpointError, read_npz
+from .metrics import exact_match
+from .optim import OPTIMIZERS, clip_grads
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (the loss became NaN or infinite)."""
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # progress bars are optional: pip install seqattn[progress]
+        return None
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+
+
+class Trainer:
+    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0)``.
+
+    ``fit(x, t, epochs, x_test, t_test, start_id, checkpoint=PATH, resume=PATH)`` trains, evaluates
+    exact-match accuracy on the test split after each epoch (on whole batches), saves ``checkpoint``
+    after each epoch (model, optimizer, history), and returns the history: a list of dicts with
+    epoch, loss, accuracy and seconds. Batches are shuffled from (seed, epoch), and dropout is
+    seeded from them too, so a resumed run repeats an uninterrupted one exactly.
+    """
+
+    def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
+                 eval_batch_size=1000, stop_id=None, meta=None, report_every=20):
+        self.model, self.optimizer = model, optimizer
+        self.batch_size, self.max_grad, self.seed = batch_size, max_grad, seed
+        self.progress, self.log = progress, log
+        self.eval_batch_size, self.stop_id = eval_batch_size, stop_id
+        self.meta = meta or {}
+        self.report_every = report_every
+        self.history = []
+        self.epoch = 0
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def save(self, path):
+        arrays, ometa = self.optimizer.state()
+        self.model.save_params(
+            path,
+            extra_arrays={f"optim/{k}": v for k, v in arrays.items()},
+            extra_meta={"trainer": {"epoch": self.epoch, "history": self.history, "optimizer": ometa,
+                                    "batch_size": self.batch_size, "max_grad": self.max_grad, "seed": self.seed},
+                        **self.meta},
+        )
+
+    def restore(self, path):
+        arrays, meta = read_npz(path)
+        if "trainer" not in meta:
+            raise CheckpointError(f"{path!r} holds a model but no training state to resume from")
+        self.model.set_state({k: v for k, v in arrays.items() if not k.startswith("optim/")}, meta, path)
+        state = meta["trainer"]
+        if state["optimizer"]["name"] != type(self.optimizer).__name__:
+            raise CheckpointError(f"{path!r} was trained with {state['optimizer']['name']}, not {type(self.optimizer).__name__}")
+        self.optimizer.load_state({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}, state["optimizer"], self.model.params)
+        self.epoch, self.history = state["epoch"], state["history"]
+        return meta
+
+    # ------------------------------------------------------------------------------- training
+    def fit(self, x, t, epochs, x_test=None, t_test=None, start_id=0, checkpoint=None, resume=None):
+        model = self.model
+        if resume is not None:
+            self.restore(resume)
+            self.log(f"resumed from {resume} after epoch {self.epoch}")
+        xd, td = to_device(x), to_device(t)  # the whole training set moves to the device once
+        N = len(x)
+        if N == 0:
+            raise ValueError("no training examples")
+        n_batches = math.ceil(N / self.batch_size)
+        xp = get_xp(xd)
+        while self.epoch < epochs:
+            epoch = self.epoch + 1
+            model.set_train(True)
+            model.seed_dropout(self.seed * 100003 + epoch)
+            order = to_device(np.random.default_rng([self.seed, epoch]).permutation(N))
+            bar = _progress(n_batches, f"epoch {epoch}/{epochs}", self.progress)
+            total = xp.zeros((), dtype=model.params[0].dtype)
+            start = time.perf_counter()
+            for i in range(n_batches):
+                idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+                loss = model.forward(xd[idx], td[idx])
+                model.backward()
+                if self.max_grad is not None:
+                    clip_grads(model.grads, self.max_grad)
+                self.optimizer.update(model.params, model.grads)
+                total += loss  # stays on the device
+                if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
+                    mean = float(total) / (i + 1)  # the one read-back, for the progress bar
+                    self._check(mean, epoch, i + 1)
+                    bar.set_postfix(loss=f"{mean:.4f}")
+                    bar.update((i + 1) - bar.n)
+            mean = float(total) / n_batches
+            synchronize()
+            seconds = time.perf_counter() - start
+            if bar is not None:
+                bar.close()
+            self._check(mean, epoch, n_batches)
+            record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds}
+            if x_test is not None and len(x_test):
+                record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size, stop_id=self.stop_id)
+            self.history.append(record)
+            self.epoch = epoch
+            if checkpoint is not None:
+                self.save(checkpoint)
+            acc = f"  accuracy {record['accuracy'] * 100:6.2f}%" if "accuracy" in record else ""
+            self.log(f"epoch {epoch:3d}  loss {mean:.4f}{acc}  {seconds:6.1f} s")
+        model.set_train(False)
+        return self.history
+
+    @staticmethod
+    def _check(mean, epoch, iteration):
+        if not math.isfinite(mean):
+            raise TrainingError(
+                f"the loss became {mean} in epoch {epoch} by batch {iteration}; lower the learning rate (--lr) "
+                "or clip gradients (--max-grad)"
+            )
+
+
+def make_optimizer(name, lr=None):
+    try:
+        cls = OPTIMIZERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
+    return cls() if lr is None else cls(lr=lr)

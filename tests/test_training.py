@@ -1,0 +1,116 @@
+"""Optimizers against hand-computed steps, clipping, the Trainer (resume, NaN) and plots."""
+
+import numpy as np
+import pytest
+
+from seqattn.data import addition_lines, load_qa
+from seqattn.models import AttentionSeq2seq, PeekySeq2seq
+from seqattn.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, clip_grads
+from seqattn.trainer import Trainer, TrainingError
+
+
+@pytest.mark.parametrize("opt,steps,expected", [
+    (SGD(lr=0.1), 1, [0.95, -2.025]),
+    (Momentum(lr=0.1, momentum=0.9), 2, [0.855, -2.0725]),
+    (Nesterov(lr=0.1, momentum=0.9), 1, [0.8645, -2.06775]),
+    (AdaGrad(lr=0.1), 1, [0.9, -2.1]),
+    (RMSprop(lr=0.1, decay_rate=0.99), 1, [0.0, -3.0]),
+    (Adam(lr=0.1), 1, [0.9, -2.1]),
+])
+def test_optimizer_steps_by_hand(xp, opt, steps, expected):
+    p = xp.asarray([1.0, -2.0])
+    g = xp.asarray([0.5, 0.25])
+    for _ in range(steps):
+        opt.update([p], [g])
+    np.testing.assert_allclose(np.asarray(p.tolist()), expected, rtol=1e-5, atol=1e-5)  # eps 1e-7 in the denominators
+
+
+def test_adam_second_step_by_hand():
+    p, g1, g2 = np.array([1.0]), np.array([0.5]), np.array([-1.0])
+    opt = Adam(lr=0.1)
+    opt.update([p], [g1])
+    opt.update([p], [g2])
+    m = 0.9 * 0.05 + 0.1 * -1.0
+    v = 0.999 * 0.001 * 0.25 + 0.001 * 1.0
+    lr_t = 0.1 * np.sqrt(1 - 0.999**2) / (1 - 0.9**2)
+    assert p[0] == pytest.approx(0.9 - lr_t * m / (np.sqrt(v) + 1e-7))
+
+
+def test_clip_grads(xp):
+    a, b = xp.asarray([3.0]), xp.asarray([4.0])
+    norm = clip_grads([a, b], 1.0)
+    assert float(norm) == pytest.approx(5.0)
+    assert float(a[0]) == pytest.approx(0.6, rel=1e-5) and float(b[0]) == pytest.approx(0.8, rel=1e-5)
+    clip_grads([a, b], 10.0)
+    assert float(a[0]) == pytest.approx(0.6, rel=1e-5)
+
+
+def _data():
+    return load_qa(addition_lines(400, seed=0), seed=0)
+
+
+def _trainer(vocab, seed=0, dropout=0.0):
+    model = AttentionSeq2seq(len(vocab), 8, 16, seed=seed, num_layers=2 if dropout else 1, dropout=dropout)
+    model.vocab = vocab
+    return Trainer(model, Adam(0.005), batch_size=64, max_grad=5.0, seed=seed, progress=False, log=lambda s: None)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_resume_equals_uninterrupted(tmp_path, dropout):
+    (x, t), (xt, tt), vocab = _data()
+    start = vocab.start_id
+    full = _trainer(vocab, dropout=dropout)
+    h_full = full.fit(x, t, 3, xt, tt, start, checkpoint=tmp_path / "full.npz")
+    part = _trainer(vocab, dropout=dropout)
+    part.fit(x, t, 1, xt, tt, start, checkpoint=tmp_path / "part.npz")
+    resumed = _trainer(vocab, seed=0, dropout=dropout)
+    resumed.model.params[0][...] = 0  # whatever the fresh model holds is replaced by the checkpoint
+    h_res = resumed.fit(x, t, 3, xt, tt, start, checkpoint=tmp_path / "res.npz", resume=tmp_path / "part.npz")
+    for a, b in zip(full.model.params, resumed.model.params):
+        np.testing.assert_array_equal(a, b)
+    assert [h["loss"] for h in h_full] == [h["loss"] for h in h_res]
+    assert [h["accuracy"] for h in h_full] == [h["accuracy"] for h in h_res]
+
+
+def test_resume_refuses_other_model(tmp_path):
+    (x, t), _, vocab = _data()
+    tr = _trainer(vocab)
+    tr.fit(x, t, 1, checkpoint=tmp_path / "c.npz")
+    other = Trainer(PeekySeq2seq(len(vocab), 8, 16), Adam(), progress=False, log=lambda s: None)
+    from seqattn.io import CheckpointError
+
+    with pytest.raises(CheckpointError, match="different model"):
+        other.fit(x, t, 2, resume=tmp_path / "c.npz")
+
+
+def test_nan_loss_stops_with_clear_error():
+    (x, t), _, vocab = _data()
+    tr = _trainer(vocab)
+    tr.model.params[3][...] = np.nan
+    with pytest.raises(TrainingError, match="the loss became nan in epoch 1.*--lr"):
+        tr.fit(x, t, 1)
+
+
+def test_trainer_learns_and_keeps_history():
+    (x, t), (xt, tt), vocab = _data()
+    tr = _trainer(vocab)
+    hist = tr.fit(x, t, 2, xt, tt, vocab.start_id)
+    assert [h["epoch"] for h in hist] == [1, 2]
+    assert hist[1]["loss"] < hist[0]["loss"]
+    assert all(0.0 <= h["accuracy"] <= 1.0 and h["seconds"] > 0 for h in hist)
+
+
+def _is_png(path):
+    import matplotlib.pyplot as plt
+
+    data = open(path, "rb").read()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and plt.imread(path).ndim == 3
+
+
+def test_plots_are_valid_png(tmp_path):
+    from seqattn.plots import plot_attention, plot_history
+
+    plot_history([{"epoch": 1, "loss": 2.0, "accuracy": 0.1}, {"epoch": 2, "loss": 1.0, "accuracy": 0.5}], tmp_path / "h.png")
+    assert _is_png(tmp_path / "h.png")
+    plot_attention([np.eye(3)], [list("abc")], [list("xyz")], tmp_path / "a.png", titles=["t"])
+    assert _is_png(tmp_path / "a.png")
