@@ -39,8 +39,8 @@ class TimeLSTM(TimeRecurrent):
     def _begin(self, T, N):
         xp = self.xp()
         H = self.hidden_size
-        self._tc = xp.empty((T, N, H), dtype=self.dtype)  # tanh(c_t)
-        self._tmp = xp.empty((N, 4 * H), dtype=self.dtype)
+        self._tc = self._workspace("tc", (T, N, H), xp)  # tanh(c_t)
+        self._tmp = self._workspace("tmp", (N, 4 * H), xp)
 
     def _cell_forward(self, t):
         xp = self.xp()

@@ -18,6 +18,7 @@ the gradients of the states straight through and contributes nothing to the weig
 
 from __future__ import annotations
 
+from ..backend import get_xp
 from .base import Layer, check_dim, check_float, check_mask
 
 
@@ -64,10 +65,15 @@ class TimeRecurrent(Layer):
         check_dim(D, Wx.shape[0], "the input size D", name)
         mask = check_mask(mask, (N, T), name)
 
-        X = xp.ascontiguousarray(xs.transpose(1, 0, 2))
-        A = (X.reshape(T * N, D) @ Wx).reshape(T, N, self.gates * H)
-        A += b
-        S = [xp.empty((T + 1, N, H), dtype=Wx.dtype) for _ in range(self.n_states)]
+        # X carries a column of ones so that b joins the input projection's product, and db
+        # comes out of dWx's product in backward: no separate pass over (T, N, G*H) for either.
+        X = self._workspace("X", (T, N, D + 1), xp)
+        X[:, :, :D] = xs.transpose(1, 0, 2)
+        X[:, :, D] = 1
+        W = xp.concatenate((Wx, b[None, :]), axis=0)  # (D+1, G*H)
+        A = self._workspace("A", (T, N, self.gates * H), xp)
+        xp.matmul(X.reshape(T * N, D + 1), W, out=A.reshape(T * N, -1))
+        S = [self._workspace(f"S{k}", (T + 1, N, H), xp) for k in range(self.n_states)]
         for k in range(self.n_states):
             init = self._states[k] if self.stateful else None
             if init is None:
@@ -86,7 +92,7 @@ class TimeRecurrent(Layer):
             if self._keep is not None:
                 for s in S:
                     xp.copyto(s[t + 1], s[t], where=self._keep[t])
-        self._states = [s[T] for s in S]
+        self._states = [s[T].copy() for s in S]  # the workspace is reused by the next call
         return xp.ascontiguousarray(S[0][1:].transpose(1, 0, 2))
 
     # --- backward ----------------------------------------------------------------------------
@@ -97,10 +103,11 @@ class TimeRecurrent(Layer):
         xp = self.xp(dhs)
         X, A, S = self._X, self._A, self._S
         T, N, D = X.shape
+        D -= 1  # X's last column is the ones for b
         H = self.hidden_size
         dhs = check_float(dhs, "dhs", type(self).__name__, ndim=3, dtype=Wx.dtype)
         dH = dhs.transpose(1, 0, 2)
-        dA = xp.empty_like(A)
+        dA = self._workspace("dA", A.shape, xp)
         dS = [xp.zeros((N, H), dtype=Wx.dtype) for _ in range(self.n_states)]
         if dstates_last is not None:
             for k, d in enumerate(dstates_last):
@@ -117,13 +124,24 @@ class TimeRecurrent(Layer):
                     xp.copyto(dS_prev[k], dS[k], where=keep)
             dS, dS_prev = dS_prev, dS
         dA2 = dA.reshape(T * N, -1)
-        xp.matmul(X.reshape(T * N, D).T, dA2, out=self.grads[0])
+        dW = xp.matmul(X.reshape(T * N, D + 1).T, dA2)  # [dWx; db]
+        self.grads[0][...] = dW[:D]
+        self.grads[2][...] = dW[D]
         self._recurrent_weight_grad(dA)
-        dA2.sum(axis=0, out=self.grads[2])
         dxs = (dA2 @ Wx.T).reshape(T, N, D)
         self._dstates = dS
         self.dh = dS[0]
         return xp.ascontiguousarray(dxs.transpose(1, 0, 2))
+
+    def _workspace(self, name, shape, xp):
+        """An array kept between calls (allocating large arrays anew each call costs page faults).
+        Only the caches of the last forward and backward live in it."""
+        key = "_ws_" + name
+        a = self.__dict__.get(key)
+        if a is None or a.shape != shape or get_xp(a) is not xp:
+            a = xp.empty(shape, dtype=self.dtype)
+            self.__dict__[key] = a
+        return a
 
     # --- what a cell defines -----------------------------------------------------------------
     def _begin(self, T, N):

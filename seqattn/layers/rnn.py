@@ -48,7 +48,7 @@ class TimeGRU(TimeRecurrent):
     def _begin(self, T, N):
         xp = self.xp()
         H = self.hidden_size
-        self._rh = xp.empty((T, N, H), dtype=self.dtype)  # r * h_prev, the input of Wh_h
+        self._rh = self._workspace("rh", (T, N, H), xp)  # r * h_prev, the input of Wh_h
         self._tmp = xp.empty((N, 2 * H), dtype=self.dtype)
 
     def _cell_forward(self, t):
