@@ -176,6 +176,17 @@ def synchronize():
         _cupy.cuda.get_current_stream().synchronize()
 
 
+def device_info() -> dict:
+    """The GPU's name, driver and runtime versions and cupy's version (empty without a GPU)."""
+    if not gpu_available():
+        return {}
+    cupy = _cupy
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"]
+    return {"gpu": name.decode() if isinstance(name, bytes) else str(name), "cupy": cupy.__version__,
+            "driver": cupy.cuda.runtime.driverGetVersion(), "runtime": cupy.cuda.runtime.runtimeGetVersion()}
+
+
 def timer() -> float:
     """A clock reading taken after the device has finished its queued work."""
     synchronize()

@@ -1,0 +1,94 @@
+"""The same computations in PyTorch, for comparison in the same run (only where torch is installed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def lstm_fwd_bwd(torch, N, T, D, H, device="cpu"):
+    lstm = torch.nn.LSTM(D, H, batch_first=True).to(device)
+    x = torch.randn(N, T, D, device=device, requires_grad=True)
+    dout = torch.randn(N, T, H, device=device)
+
+    def run():
+        lstm.zero_grad(set_to_none=True)
+        x.grad = None
+        out, _ = lstm(x)
+        out.backward(dout)
+
+    return run
+
+
+def attention_fwd_bwd(torch, N, Te, Td, H, score, device="cpu"):
+    K = torch.randn(N, Te, H, device=device, requires_grad=True)
+    Q = torch.randn(N, Td, H, device=device, requires_grad=True)
+    dc = torch.randn(N, Td, H, device=device)
+    leaf = lambda *shape: (torch.randn(*shape, device=device) / shape[0] ** 0.5).requires_grad_()  # noqa: E731
+    W = leaf(H, H) if score == "general" else None
+    Wc = leaf(2 * H, H) if score == "concat" else None
+    v = leaf(H) if score == "concat" else None
+
+    def run():
+        for t in (K, Q):
+            t.grad = None
+        if score == "dot":
+            S = Q @ K.transpose(1, 2)
+        elif score == "general":
+            S = (Q @ W) @ K.transpose(1, 2)
+        else:
+            P = (Q @ Wc[:H])[:, :, None, :]
+            R = (K @ Wc[H:])[:, None, :, :]
+            S = torch.tanh(P + R) @ v
+        a = torch.softmax(S, dim=-1)
+        (a @ K).backward(dc)
+
+    return run
+
+
+class TorchAttentionSeq2seq:
+    """The date attention model (embedding, LSTM encoder, LSTM decoder from the encoder's final h,
+    dot attention, [context; h] into a linear layer) with torch's default initialisation."""
+
+    def __init__(self, torch, V, D, H, device="cpu"):
+        nn = torch.nn
+        self.torch = torch
+        self.mods = nn.ModuleDict({
+            "enc_emb": nn.Embedding(V, D), "enc": nn.LSTM(D, H, batch_first=True),
+            "dec_emb": nn.Embedding(V, D), "dec": nn.LSTM(D, H, batch_first=True), "out": nn.Linear(2 * H, V),
+        }).to(device)
+        self.opt = torch.optim.Adam(self.mods.parameters(), lr=0.001)
+
+    def step(self, xs, ts):
+        torch, m = self.torch, self.mods
+        hs, (h, _) = m["enc"](m["enc_emb"](xs))
+        dec, _ = m["dec"](m["dec_emb"](ts[:, :-1]), (h, torch.zeros_like(h)))
+        a = torch.softmax(dec @ hs.transpose(1, 2), dim=-1)
+        scores = m["out"](torch.cat((a @ hs, dec), dim=2))
+        loss = torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), ts[:, 1:].reshape(-1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.mods.parameters(), 5.0)
+        self.opt.step()
+        return loss
+
+
+def torch_epoch(torch, x, t, V, batch_size=128, device="cpu", batches=None):
+    model = TorchAttentionSeq2seq(torch, V, 16, 256, device)
+    xs, ts = torch.as_tensor(x, device=device), torch.as_tensor(t, device=device)
+    order = np.random.default_rng(0).permutation(len(x))
+    n = len(x) // batch_size if batches is None else batches
+
+    def run():
+        for i in range(n):
+            idx = torch.as_tensor(order[i * batch_size : (i + 1) * batch_size], device=device)
+            model.step(xs[idx], ts[idx])
+
+    return run

@@ -1,0 +1,193 @@
+"""One benchmark process: its thread count is fixed by the environment before numpy is imported
+(``python -m benchmarks`` starts one per thread count). Prints one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from seqattn import backend
+from seqattn.layers import TimeAttention, TimeLSTM
+
+from . import book_style, peers
+from .timing import measure
+
+LSTM_SHAPES = [(128, 29, 16, 256), (512, 64, 256, 512)]  # (N, T, D, H)
+ATTN_SHAPES = [(128, 29, 11, 256), (512, 64, 64, 512)]  # (N, Te, Td, H)
+CONCAT_LIMIT = 2**28  # N*Td*Te*A elements of the concat score's tanh tensor held at once (1 GiB)
+
+
+def rand(xp, rng, *shape, scale=1.0):
+    return xp.asarray((rng.standard_normal(shape) * scale).astype("float32"))
+
+
+def lstm_case(xp, N, T, D, H):
+    """ours, and the same matrix products alone (the GEMM floor)."""
+    rng = np.random.default_rng(0)
+    Wx, Wh, b = rand(xp, rng, D, 4 * H, scale=D**-0.5), rand(xp, rng, H, 4 * H, scale=H**-0.5), xp.zeros(4 * H, "float32")
+    xs, dhs = rand(xp, rng, N, T, D), rand(xp, rng, N, T, H)
+    layer = TimeLSTM(Wx, Wh, b)
+
+    def ours():
+        layer.forward(xs)
+        layer.backward(dhs)
+
+    X = rand(xp, rng, T * N, D)
+    A, Hs = xp.empty((T * N, 4 * H), "float32"), rand(xp, rng, T * N, H)
+    h, tmp, dh = xp.zeros((N, H), "float32"), xp.empty((N, 4 * H), "float32"), xp.empty((N, H), "float32")
+    dWx, dWh, dX = xp.empty_like(Wx), xp.empty_like(Wh), xp.empty((T * N, D), "float32")
+
+    def floor():
+        xp.matmul(X, Wx, out=A)
+        for _ in range(T):
+            xp.matmul(h, Wh, out=tmp)
+        for t in range(T):
+            xp.matmul(A[t * N : (t + 1) * N], Wh.T, out=dh)
+        xp.matmul(X.T, A, out=dWx)
+        xp.matmul(Hs.T, A, out=dWh)
+        xp.matmul(A, Wx.T, out=dX)
+
+    impls = {"seqattn": ours, "gemm-floor": floor}
+    if xp is np:
+        book = book_style.TimeLSTM(Wx, Wh, b)
+
+        def book_run():
+            book.forward(xs)
+            book.backward(dhs)
+
+        impls["book-per-step"] = book_run
+    return impls
+
+
+def attention_case(xp, N, Te, Td, H, score):
+    rng = np.random.default_rng(1)
+    K, Q, dc = rand(xp, rng, N, Te, H), rand(xp, rng, N, Td, H), rand(xp, rng, N, Td, H)
+    kw = {}
+    if score == "general":
+        kw = {"W": rand(xp, rng, H, H, scale=H**-0.5)}
+    elif score == "concat":
+        kw = {"W": rand(xp, rng, 2 * H, H, scale=(2 * H) ** -0.5), "v": rand(xp, rng, H, scale=H**-0.5)}
+    layer = TimeAttention(score, **kw)
+
+    def ours():
+        layer.forward(K, Q)
+        layer.backward(dc)
+
+    def per_step():
+        """One layer object per decoder step (the book's Attention for the dot score)."""
+        steps = []
+        for t in range(Td):
+            s = book_style.Attention() if (score == "dot" and xp is np) else TimeAttention(score, **kw)
+            steps.append((s, s.forward(K, Q[:, t]) if isinstance(s, book_style.Attention) else s.forward(K, Q[:, t : t + 1])))
+        for t, (s, _) in enumerate(steps):
+            s.backward(dc[:, t] if isinstance(s, book_style.Attention) else dc[:, t : t + 1])
+
+    return {"seqattn": ours, "per-step": per_step}
+
+
+def date_data(n=50000):
+    from seqattn.data import date_lines, load_qa
+
+    (x, t), (xt, tt), vocab = load_qa(date_lines(n, 0), seed=1984, reverse=True)
+    return x, t, xt, tt, vocab
+
+
+def epoch_case(xp, x, t, vocab, batches=None):
+    from seqattn.models import AttentionSeq2seq
+    from seqattn.optim import Adam, clip_grads
+
+    model = AttentionSeq2seq(len(vocab), 16, 256, seed=0)
+    opt = Adam()
+    xd, td = backend.to_device(x), backend.to_device(t)
+    order = backend.to_device(np.random.default_rng(0).permutation(len(x)))
+    n = len(x) // 128 if batches is None else batches
+
+    def run():
+        for i in range(n):
+            idx = order[i * 128 : (i + 1) * 128]
+            model.forward(xd[idx], td[idx])
+            model.backward()
+            clip_grads(model.grads, 5.0)
+            opt.update(model.params, model.grads)
+
+    return model, run
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke test)")
+    p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval"])
+    args = p.parse_args()
+    torch = peers.torch_or_none()
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    backends = ["numpy"] + (["cupy"] if backend.gpu_available() else [])
+    results = []
+    repeat = 2 if args.quick else 5
+
+    def record(case, shape, impl, name, stats, **extra):
+        row = {"case": case, "shape": shape, "impl": impl, "backend": name, "threads": args.threads, **stats, **extra}
+        results.append(row)
+        print(f"  {case:10s} {str(shape):24s} {impl:14s} {name:6s} {stats['median'] * 1e3:10.2f} ms", file=sys.stderr, flush=True)
+
+    lstm_shapes = [(32, 8, 16, 64)] if args.quick else LSTM_SHAPES
+    attn_shapes = [(32, 8, 5, 64)] if args.quick else ATTN_SHAPES
+    for name in backends:
+        with backend.use_backend(name) as xp:
+            sync = backend.synchronize
+            if "lstm" in args.only:
+                for shape in lstm_shapes:
+                    big = shape[0] * shape[3] > 100_000
+                    for impl, fn in lstm_case(xp, *shape).items():
+                        record("lstm", shape, impl, name, measure(fn, 3 if big else repeat, 1 if big else 2, sync))
+                    if torch is not None and name == "numpy":
+                        record("lstm", shape, "torch", "torch-cpu", measure(peers.lstm_fwd_bwd(torch, *shape), 3 if big else repeat, 1 if big else 2))
+                    if torch is not None and name == "cupy" and torch.cuda.is_available():
+                        for tf32 in (False, True):
+                            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+                            record("lstm", shape, "torch-cudnn" + ("-tf32" if tf32 else ""), "torch-cuda",
+                                   measure(peers.lstm_fwd_bwd(torch, *shape, device="cuda"), repeat, 2, torch.cuda.synchronize))
+            if "attention" in args.only:
+                for shape in attn_shapes:
+                    N, Te, Td, H = shape
+                    for score in ("dot", "general", "concat"):
+                        if score == "concat" and N * Td * Te * H > CONCAT_LIMIT:
+                            continue  # the (N, Td, Te, A) tanh tensor would not fit comfortably
+                        for impl, fn in attention_case(xp, *shape, score).items():
+                            record("attention-" + score, shape, impl, name, measure(fn, repeat, 2, sync))
+                        if torch is not None and name == "numpy":
+                            record("attention-" + score, shape, "torch", "torch-cpu", measure(peers.attention_fwd_bwd(torch, *shape, score), repeat, 2))
+                        if torch is not None and name == "cupy" and torch.cuda.is_available():
+                            record("attention-" + score, shape, "torch", "torch-cuda",
+                                   measure(peers.attention_fwd_bwd(torch, *shape, score, device="cuda"), repeat, 2, torch.cuda.synchronize))
+            if "epoch" in args.only or "eval" in args.only:
+                x, t, xt, tt, vocab = date_data(5000 if args.quick else 50000)
+                batches = 5 if args.quick else None
+                model, run = epoch_case(xp, x, t, vocab, batches)
+                if "epoch" in args.only:
+                    record("epoch", [len(x), 128, 256], "seqattn", name, measure(run, 1, 1, sync), batches=batches or len(x) // 128)
+                    if torch is not None and name == "numpy":
+                        record("epoch", [len(x), 128, 256], "torch", "torch-cpu", measure(peers.torch_epoch(torch, x, t, len(vocab), batches=batches), 1, 1),
+                               batches=batches or len(x) // 128)
+                    if torch is not None and name == "cupy" and torch.cuda.is_available():
+                        record("epoch", [len(x), 128, 256], "torch", "torch-cuda",
+                               measure(peers.torch_epoch(torch, x, t, len(vocab), device="cuda", batches=batches), 1, 1, torch.cuda.synchronize))
+                if "eval" in args.only:
+                    from seqattn.metrics import exact_match
+
+                    n_single = 50 if args.quick else 500
+                    start = vocab.start_id
+                    record("eval", [len(xt)], "batched", name, measure(lambda: exact_match(model, xt, tt, start, 1000), repeat, 1, sync))
+                    one = measure(lambda: [model.generate(backend.to_device(xt[i : i + 1]), start, tt.shape[1] - 1) for i in range(n_single)], 1, 1, sync)
+                    scale = len(xt) / n_single
+                    record("eval", [len(xt)], "one-at-a-time", name, {k: (v * scale if k != "repeat" else v) for k, v in one.items()},
+                           note=f"timed on {n_single} examples, scaled to {len(xt)}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
