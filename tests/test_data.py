@@ -18,7 +18,10 @@ def test_addition_lines_are_correct_and_seeded():
         q, a = line.split("_")
         x, y = map(int, q.strip().split("+"))
         assert 0 <= x <= 999 and 0 <= y <= 999 and int(a) == x + y
-
+    pairs = [tuple(sorted(map(int, line.split("_")[0].split("+")))) for line in lines]
+    assert len(set(pairs)) == len(pairs)  # no pair twice, as in the book's file
+    widths = [len(line.split("+")[0]) for line in lines]
+    assert widths.count(1) > 100 and widths.count(2) > 300  # short operands are common
 
 def test_date_lines_cover_formats_and_are_correct():
     lines = date_lines(3000, seed=1)

@@ -1,6 +1,8 @@
 """Seeded generators for the book's two tasks, written in the book's file format.
 
-addition: ``a+b`` with a, b in 0..999 -> the sum (question 7 wide, answer ``_`` + 4 wide).
+addition: ``a+b`` with a, b in 0..999 -> the sum (question 7 wide, answer ``_`` + 4 wide). As in
+          the book's file, each operand has 1 to 3 random digits (so short numbers are common),
+          and no unordered pair {a, b} appears twice.
 date:     a date from 1970 to 2020 in one of many human formats -> ``YYYY-MM-DD``
           (question 29 wide, answer ``_`` + 10 wide).
 """
@@ -35,8 +37,17 @@ FIRST, LAST = datetime.date(1970, 1, 1), datetime.date(2020, 12, 31)
 def addition_lines(n=50000, seed=0):
     """``n`` lines like ``16+75  _91  ``."""
     rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, 1000, n), rng.integers(0, 1000, n)
-    return [f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5) for x, y in zip(a.tolist(), b.tolist())]
+    seen, lines = set(), []
+    while len(lines) < n:
+        m = 4 * (n - len(lines)) + 16
+        digits = rng.integers(1, 4, (m, 2))
+        values = (rng.random((m, 2)) * 10.0**digits).astype(np.int64)  # uniform among d-digit strings
+        for x, y in values.tolist():
+            key = (min(x, y), max(x, y))
+            if key not in seen and len(lines) < n:
+                seen.add(key)
+                lines.append(f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5))
+    return lines
 
 
 def date_lines(n=50000, seed=0):

@@ -86,7 +86,7 @@ class Seq2seqBase:
 
         drops = [d for s in (self.encoder.stack, self.decoder.stack) for d in s.drops if d is not None]
         for k, d in enumerate(drops):
-            d.rng = default_rng([int(seed), k])
+            d.rng = default_rng(int(seed) * 1009 + k)  # an int seed: cupy takes no sequences
 
     # ----------------------------------------------------------------------------- generation
     def generate(self, xs, start_id, sample_size, beam_width=1, mask=None, stop_id=None, length_penalty=0.0):
