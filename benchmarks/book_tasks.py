@@ -21,6 +21,7 @@ RUNS = {
     "addition-reversed-peeky": ["--task", "addition", "--model", "peeky", "--reverse"],
     "addition-reversed-peeky-bookinit": ["--task", "addition", "--model", "peeky", "--reverse", "--init", "book"],
     "addition-attention": ["--task", "addition", "--model", "attention", "--reverse"],
+    "addition-attention-bidirectional": ["--task", "addition", "--model", "attention", "--reverse", "--bidirectional"],
     "date-baseline": ["--task", "date", "--model", "seq2seq", "--reverse"],
     "date-peeky": ["--task", "date", "--model", "peeky", "--reverse"],
     "date-attention": ["--task", "date", "--model", "attention", "--reverse"],
@@ -49,12 +50,13 @@ def run(name, args):
 
 
 def table(results):
-    lines = ["| run | command | accuracy by epoch (%) | final | s/epoch |", "|---|---|---|---|---|"]
+    lines = ["| run | command | epochs 1, 2, 3 (%) | best (epoch) | last epoch | s/epoch |", "|---|---|---|---|---|---|"]
     for name, r in results.items():
         accs = [h["accuracy"] * 100 for h in r["history"]]
-        shown = ", ".join(f"{a:.1f}" for a in accs[:3]) + (" ..." if len(accs) > 3 else "")
+        shown = ", ".join(f"{a:.1f}" for a in accs[:3])
+        best = max(range(len(accs)), key=accs.__getitem__)
         sec = sum(h["seconds"] for h in r["history"]) / len(r["history"])
-        lines.append(f"| {name} | `{r['command']}` | {shown} | **{accs[-1]:.2f}** | {sec:.1f} |")
+        lines.append(f"| {name} | `{r['command']}` | {shown} | {accs[best]:.2f} ({best + 1}) | **{accs[-1]:.2f}** | {sec:.1f} |")
     return "\n".join(lines)
 
 

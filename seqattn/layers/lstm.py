@@ -9,7 +9,6 @@ Gate order in Wx (D, 4H), Wh (H, 4H), b (4H,) is f, g, i, o, as in the book. At 
 
 from __future__ import annotations
 
-from ..functional import sigmoid
 from .base import Layer, check_float, check_mask
 from .recurrent import StepLayer, TimeRecurrent
 
@@ -36,29 +35,43 @@ class TimeLSTM(TimeRecurrent):
     def set_state(self, h, c=None):
         super().set_state(h, c)
 
+    # sigmoid(x) = 0.5 tanh(0.5 x) + 0.5: the inner 0.5 goes into the weights' f, i, o columns
+    # (exact: a power of two), so one contiguous tanh serves all four gates, followed by one
+    # multiply-add with per-column vectors. In-place work on strided gate slices is avoided: numpy
+    # copies when an in-place operand is a strided view, which made the cell several times slower.
+    def _scales(self, xp):
+        H = self.hidden_size
+        inner = xp.full((4 * H,), 0.5, dtype=self.dtype)
+        inner[H : 2 * H] = 1.0  # g is a plain tanh
+        return inner, inner.copy(), xp.where(inner == 0.5, inner, 0).astype(self.dtype)  # scale, a, b
+
+    def _input_weight(self, W):
+        return W * self._scales(self.xp(W))[0]
+
     def _begin(self, T, N):
         xp = self.xp()
         H = self.hidden_size
+        self._scale, self._a, self._b = self._scales(xp)
+        self._Wh_s = self.params[1] * self._scale
         self._tc = self._workspace("tc", (T, N, H), xp)  # tanh(c_t)
         self._tmp = self._workspace("tmp", (N, 4 * H), xp)
+        self._tmp2 = self._workspace("tmp2", (N, H), xp)
 
     def _cell_forward(self, t):
         xp = self.xp()
         H = self.hidden_size
-        Wh = self.params[1]
         hs, cs = self._S
-        G = self._A[t]
-        xp.matmul(hs[t], Wh, out=self._tmp)
-        G += self._tmp  # (1)
-        f, g, io, o = G[:, :H], G[:, H : 2 * H], G[:, 2 * H :], G[:, 3 * H :]
-        i = G[:, 2 * H : 3 * H]
-        sigmoid(f, out=f)  # (2)
-        xp.tanh(g, out=g)
-        sigmoid(io, out=io)
+        G = self._A[t]  # contiguous (N, 4H); its gate slices are strided views
+        xp.matmul(hs[t], self._Wh_s, out=self._tmp)
+        G += self._tmp  # (1), with the sigmoid columns at half scale
+        xp.tanh(G, out=G)  # (2) in one pass: then f, i, o = 0.5 t + 0.5, g = t
+        G *= self._a
+        G += self._b
+        f, g, i, o = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : 3 * H], G[:, 3 * H :]
         c, tc, h = cs[t + 1], self._tc[t], hs[t + 1]
         xp.multiply(f, cs[t], out=c)  # (3)
-        xp.multiply(g, i, out=h)  # h as scratch
-        c += h
+        xp.multiply(g, i, out=self._tmp2)
+        c += self._tmp2
         xp.tanh(c, out=tc)  # (4)
         xp.multiply(o, tc, out=h)
 
@@ -70,32 +83,34 @@ class TimeLSTM(TimeRecurrent):
         f, g, i, o = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : 3 * H], G[:, 3 * H :]
         tc, c_prev = self._tc[t], self._S[1][t]
         dAf, dAg, dAi, dAo = dA_t[:, :H], dA_t[:, H : 2 * H], dA_t[:, 2 * H : 3 * H], dA_t[:, 3 * H :]
-        ds = dS_prev[1]
-        # (4): dtc = dh * o; do = dh * tc
-        xp.multiply(dh, tc, out=dAo)
-        xp.multiply(tc, tc, out=ds)
-        xp.subtract(1, ds, out=ds)
-        ds *= o
-        ds *= dh
-        ds += dc  # dc at c_t, from (3) of step t+1 and (4) of step t
-        # (2) for o: dAo = do * o * (1 - o)
-        xp.subtract(1, o, out=dAf)
-        dAf *= o
-        dAo *= dAf
-        # (3): df = ds * c_prev, dg = ds * i, di = ds * g, dc_prev = ds * f
-        xp.subtract(1, f, out=dAi)
-        dAi *= f
-        xp.multiply(ds, c_prev, out=dAf)
-        dAf *= dAi  # (2) for f
-        xp.multiply(g, g, out=dAg)
-        xp.subtract(1, dAg, out=dAg)
-        dAg *= i
-        dAg *= ds  # (2) for g
-        xp.subtract(1, i, out=dAi)
-        dAi *= i
-        dAi *= g
-        dAi *= ds  # (2) for i
-        ds *= f  # dc_prev, in its place
+        ds, u = dS_prev[1], self._tmp2  # contiguous scratch; each dA block is written once
+        # (4), (2) for o: dAo = dh * tc * o * (1 - o)
+        xp.subtract(1, o, out=u)
+        u *= o
+        u *= tc
+        xp.multiply(u, dh, out=dAo)
+        # ds = dc + dh * o * (1 - tc^2): the gradient at c_t
+        xp.multiply(tc, tc, out=u)
+        xp.subtract(1, u, out=u)
+        u *= o
+        u *= dh
+        xp.add(u, dc, out=ds)
+        # (3), (2) for f: dAf = ds * c_prev * f * (1 - f)
+        xp.subtract(1, f, out=u)
+        u *= f
+        u *= c_prev
+        xp.multiply(u, ds, out=dAf)
+        # (3), (2) for g: dAg = ds * i * (1 - g^2)
+        xp.multiply(g, g, out=u)
+        xp.subtract(1, u, out=u)
+        u *= i
+        xp.multiply(u, ds, out=dAg)
+        # (3), (2) for i: dAi = ds * g * i * (1 - i)
+        xp.subtract(1, i, out=u)
+        u *= i
+        u *= g
+        xp.multiply(u, ds, out=dAi)
+        ds *= f  # (3): dc_prev, in its place
         xp.matmul(dA_t, self.params[1].T, out=dS_prev[0])  # (1): dh_prev
 
 

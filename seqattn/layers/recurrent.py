@@ -70,7 +70,7 @@ class TimeRecurrent(Layer):
         X = self._workspace("X", (T, N, D + 1), xp)
         X[:, :, :D] = xs.transpose(1, 0, 2)
         X[:, :, D] = 1
-        W = xp.concatenate((Wx, b[None, :]), axis=0)  # (D+1, G*H)
+        W = self._input_weight(xp.concatenate((Wx, b[None, :]), axis=0))  # (D+1, G*H)
         A = self._workspace("A", (T, N, self.gates * H), xp)
         xp.matmul(X.reshape(T * N, D + 1), W, out=A.reshape(T * N, -1))
         S = [self._workspace(f"S{k}", (T + 1, N, H), xp) for k in range(self.n_states)]
@@ -144,6 +144,10 @@ class TimeRecurrent(Layer):
         return a
 
     # --- what a cell defines -----------------------------------------------------------------
+    def _input_weight(self, W):
+        """[Wx; b] as the input projection uses it (a cell may rescale columns)."""
+        return W
+
     def _begin(self, T, N):
         """Allocate the cell's own per-step caches."""
 
