@@ -181,7 +181,7 @@ def main():
 
                     n_single = 50 if args.quick else 500
                     start = vocab.start_id
-                    record("eval", [len(xt)], "batched", name, measure(lambda: exact_match(model, xt, tt, start, 1000), repeat, 1, sync))
+                    record("eval", [len(xt)], "batched", name, measure(lambda: exact_match(model, xt, tt, start), repeat, 1, sync))
                     one = measure(lambda: [model.generate(backend.to_device(xt[i : i + 1]), start, tt.shape[1] - 1) for i in range(n_single)], 1, 1, sync)
                     scale = len(xt) / n_single
                     record("eval", [len(xt)], "one-at-a-time", name, {k: (v * scale if k != "repeat" else v) for k, v in one.items()},

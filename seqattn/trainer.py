@@ -10,7 +10,7 @@ import numpy as np
 
 from .backend import get_xp, synchronize, to_device
 from .io import CheckpointError, read_npz
-from .metrics import exact_match
+from .metrics import EVAL_BATCH, exact_match
 from .optim import OPTIMIZERS, clip_grads
 
 
@@ -39,7 +39,7 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
-                 eval_batch_size=1000, stop_id=None, meta=None, report_every=20):
+                 eval_batch_size=None, stop_id=None, meta=None, report_every=20):
         self.model, self.optimizer = model, optimizer
         self.batch_size, self.max_grad, self.seed = batch_size, max_grad, seed
         self.progress, self.log = progress, log
@@ -113,7 +113,7 @@ class Trainer:
             self._check(mean, epoch, n_batches)
             record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds}
             if x_test is not None and len(x_test):
-                record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size, stop_id=self.stop_id)
+                record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH, stop_id=self.stop_id)
             self.history.append(record)
             self.epoch = epoch
             if checkpoint is not None:
