@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 
 import numpy as np
 
@@ -185,12 +184,6 @@ def device_info() -> dict:
     name = props["name"]
     return {"gpu": name.decode() if isinstance(name, bytes) else str(name), "cupy": cupy.__version__,
             "driver": cupy.cuda.runtime.driverGetVersion(), "runtime": cupy.cuda.runtime.runtimeGetVersion()}
-
-
-def timer() -> float:
-    """A clock reading taken after the device has finished its queued work."""
-    synchronize()
-    return time.perf_counter()
 
 
 # The environment decides the first backend.

@@ -72,9 +72,6 @@ class LSTMStack:
         for k, lstm in enumerate(self.lstms):
             lstm.set_state(hs[k], None if cs is None else cs[k])
 
-    def states(self):
-        return [(lstm.h, lstm.c) for lstm in self.lstms]
-
     def reorder(self, idx):
         """Keep rows ``idx`` of every state (beam search)."""
         for lstm in self.lstms:
