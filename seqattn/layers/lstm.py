@@ -84,34 +84,30 @@ class TimeLSTM(TimeRecurrent):
         tc, c_prev = self._tc[t], self._S[1][t]
         dAf, dAg, dAi, dAo = dA_t[:, :H], dA_t[:, H : 2 * H], dA_t[:, 2 * H : 3 * H], dA_t[:, 3 * H :]
         ds, u = dS_prev[1], self._tmp2  # contiguous scratch; each dA block is written once
-        # (4), (2) for o: dAo = dh * tc * o * (1 - o)
-        xp.subtract(1, o, out=u)
-        u *= o
-        u *= tc
-        xp.multiply(u, dh, out=dAo)
-        # ds = dc + dh * o * (1 - tc^2): the gradient at c_t
-        xp.multiply(tc, tc, out=u)
-        xp.subtract(1, u, out=u)
-        u *= o
-        u *= dh
-        xp.add(u, dc, out=ds)
-        # (3), (2) for f: dAf = ds * c_prev * f * (1 - f)
-        xp.subtract(1, f, out=u)
-        u *= f
-        u *= c_prev
-        xp.multiply(u, ds, out=dAf)
-        # (3), (2) for g: dAg = ds * i * (1 - g^2)
-        xp.multiply(g, g, out=u)
-        xp.subtract(1, u, out=u)
-        u *= i
-        xp.multiply(u, ds, out=dAg)
-        # (3), (2) for i: dAi = ds * g * i * (1 - i)
-        xp.subtract(1, i, out=u)
-        u *= i
-        u *= g
-        xp.multiply(u, ds, out=dAi)
+        _sigmoid_grad(xp, o, tc, dh, u, out=dAo)  # (4), (2): dAo = dh * tc * o(1 - o)
+        _tanh_grad(xp, tc, o, dh, u, out=ds)  # (4): the gradient at c_t,
+        ds += dc  # ds = dc + dh * o * (1 - tc^2)
+        _sigmoid_grad(xp, f, c_prev, ds, u, out=dAf)  # (3), (2): dAf = ds * c_prev * f(1 - f)
+        _tanh_grad(xp, g, i, ds, u, out=dAg)  # (3), (2): dAg = ds * i * (1 - g^2)
+        _sigmoid_grad(xp, i, g, ds, u, out=dAi)  # (3), (2): dAi = ds * g * i(1 - i)
         ds *= f  # (3): dc_prev, in its place
         xp.matmul(dA_t, self.params[1].T, out=dS_prev[0])  # (1): dh_prev
+
+
+def _sigmoid_grad(xp, s, other, upstream, u, out):
+    """out = upstream * other * s * (1 - s), for s = sigmoid(a); ``u`` is contiguous scratch."""
+    xp.subtract(1, s, out=u)
+    u *= s
+    u *= other
+    xp.multiply(u, upstream, out=out)
+
+
+def _tanh_grad(xp, t, other, upstream, u, out):
+    """out = upstream * other * (1 - t^2), for t = tanh(a); ``u`` is contiguous scratch."""
+    xp.multiply(t, t, out=u)
+    xp.subtract(1, u, out=u)
+    u *= other
+    xp.multiply(u, upstream, out=out)
 
 
 class LSTM(StepLayer):
