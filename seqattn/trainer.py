@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from .backend import get_xp, synchronize, to_device
+from .backend import get_xp, to_device
 from .io import CheckpointError, read_npz
 from .metrics import EVAL_BATCH, exact_match
 from .optim import OPTIMIZERS, clip_grads
@@ -105,8 +105,7 @@ class Trainer:
                     self._check(mean, epoch, i + 1)
                     bar.set_postfix(loss=f"{mean:.4f}")
                     bar.update((i + 1) - bar.n)
-            mean = float(total) / n_batches
-            synchronize()
+            mean = float(total) / n_batches  # reading the loss waits for the device's work
             seconds = time.perf_counter() - start
             if bar is not None:
                 bar.close()
