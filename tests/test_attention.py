@@ -138,3 +138,25 @@ def test_attention_errors():
         TimeAttention("general")
     with pytest.raises(ValueError, match="differ in N or H"):
         TimeAttention().forward(np.zeros((2, 3, 4)), np.zeros((2, 1, 5)))
+
+
+@pytest.mark.parametrize("budget", [1, 2, 5, 12])
+def test_concat_chunks_give_the_same_result(xp, monkeypatch, budget):
+    """The concat score's tanh tensor is made in chunks of examples or decoder steps; any chunking
+    gives the same scores and gradients as one chunk (budget in units of Te * A elements)."""
+    N, Te, Td, H, A = 5, 4, 3, 3, 2
+    rng = np.random.default_rng(3)
+    W, v = randn(xp, rng, 2 * H, A), randn(xp, rng, A)
+    K, Q, R = randn(xp, rng, N, Te, H), randn(xp, rng, N, Td, H), randn(xp, rng, N, Td, H)
+    mask = xp.asarray(rng.random((N, Te)) < 0.7)
+    mask[:, 0] = True
+    results = []
+    for chunk in (budget * Te * A, 10**9):
+        monkeypatch.setitem(TimeAttention.CHUNK, "numpy", chunk)
+        monkeypatch.setitem(TimeAttention.CHUNK, "cupy", chunk)
+        layer = TimeAttention("concat", W=W.copy(), v=v.copy())
+        c = layer.forward(K, Q, mask)
+        dK, dQ = layer.backward(R)
+        results.append([to_numpy(x) for x in (c, dK, dQ, *layer.grads)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

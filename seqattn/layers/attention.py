@@ -136,11 +136,12 @@ class TimeAttention(Layer):
         else:
             W, v = self.params
             check_dim(2 * H, W.shape[0], "twice the hidden size", name)
-            P = (Q.reshape(-1, H) @ W[:H]).reshape(N, -1, 1, W.shape[1])
-            R = (K.reshape(-1, H) @ W[H:]).reshape(N, 1, Te, W.shape[1])
-            E = xp.tanh(P + R)  # (N, Td, Te, A)
-            S = E @ v
-            extra = E
+            P = (Q.reshape(-1, H) @ W[:H]).reshape(N, -1, W.shape[1])  # (N, Td, A)
+            R = (K.reshape(-1, H) @ W[H:]).reshape(N, Te, W.shape[1])  # (N, Te, A)
+            S = xp.empty((N, Q.shape[1], Te), dtype=dtype)
+            for n, d, E in self._concat_chunks(P, R):
+                S[n, d] = E @ v
+            extra = (P, R)
         a = masked_softmax(S, None if mask is None else mask[:, None, :])  # (1)
         self.attention_weights = a
         self._cache = (K, Q, a, extra)
@@ -166,16 +167,50 @@ class TimeAttention(Layer):
             dQ = (dQW.reshape(-1, H) @ W.T).reshape(Q.shape)
         else:
             W, v = self.params
-            E = extra
+            P, R = extra
             Asz = W.shape[1]
-            xp.matmul(E.reshape(-1, Asz).T, dS.reshape(-1), out=self.grads[1])
-            dE = dS[..., None] * v  # (N, Td, Te, A)
-            dE *= 1 - E * E
-            dP = dE.sum(axis=2)  # (N, Td, A)
-            dR = dE.sum(axis=1)  # (N, Te, A)
+            dv = self.grads[1]
+            dv[...] = 0
+            # The gradient at the tanh's input is dS (1 - E^2) v. Summed over Te it gives dP, over
+            # Td dR; the dS terms are summed outside the loop, so E^2 is the only pass made for it.
+            dP = dS.sum(axis=2)[..., None] * v  # (N, Td, A)
+            dR = dS.sum(axis=1)[..., None] * v  # (N, Te, A)
+            for n, d, E in self._concat_chunks(P, R):
+                dS_c = dS[n, d]
+                dv += E.reshape(-1, Asz).T @ dS_c.reshape(-1)
+                E *= E
+                dP[n, d] -= (dS_c[..., None, :] @ E)[..., 0, :] * v
+                E *= dS_c[..., None]
+                dR[n] -= E.sum(axis=1) * v
             dW = self.grads[0]
             dW[:H] = Q.reshape(-1, H).T @ dP.reshape(-1, Asz)
             dW[H:] = K.reshape(-1, H).T @ dR.reshape(-1, Asz)
             dQ = (dP.reshape(-1, Asz) @ W[:H].T).reshape(Q.shape)
             dK += (dR.reshape(-1, Asz) @ W[H:].T).reshape(K.shape)
         return dK, dQ
+
+    # The concat score's tanh tensor E = tanh(P[:, :, None] + R[:, None]) is (N, Td, Te, A): too
+    # large to hold at once (4 GiB at N=512, T=64, A=512) and slow to stream through memory. It is
+    # made in chunks of examples (and of decoder steps where one example is too much) that stay in
+    # the CPU's cache, and made again in backward instead of being kept.
+    CHUNK = {"numpy": 2**18, "cupy": 2**26}  # elements of E per chunk
+
+    def _concat_chunks(self, P, R):
+        """Yield (examples, decoder steps, E) slices covering all of E, E in a reused buffer."""
+        xp = self.xp(P, R)
+        N, Td, Asz = P.shape
+        Te = R.shape[1]
+        budget = self.CHUNK["numpy" if xp.__name__ == "numpy" else "cupy"]
+        per_step = Te * Asz
+        cd = max(1, min(Td, budget // per_step))
+        cn = max(1, budget // (Td * per_step)) if cd == Td else 1
+        buf = xp.empty(min(N, cn) * cd * per_step, dtype=P.dtype)
+        for n0 in range(0, N, cn):
+            n = slice(n0, min(N, n0 + cn))
+            for d0 in range(0, Td, cd):
+                d = slice(d0, min(Td, d0 + cd))
+                E = buf[: (n.stop - n.start) * (d.stop - d.start) * per_step]
+                E = E.reshape(n.stop - n.start, d.stop - d.start, Te, Asz)
+                xp.add(P[n, d, None, :], R[n, None, :, :], out=E)
+                xp.tanh(E, out=E)
+                yield n, d, E
