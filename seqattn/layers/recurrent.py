@@ -3,7 +3,8 @@
 Notation (used by the cells too):
     N batch size, T time steps, D input size, H hidden size, G gate blocks (RNN 1, GRU 3, LSTM 4).
     xs (N, T, D) inputs; X (T, N, D) the same, time-major and contiguous.
-    A (T, N, G*H): A[t] = X[t] Wx + b + (recurrent part); the cell turns it into its gates in place.
+    A (T, N, G*H): A[t] = X[t] Wx + b + (recurrent part); the cell turns it into its gates in place
+    (the LSTM keeps it gate-major, (T, G, N, H), so that each gate is one contiguous block).
     S[k] (T+1, N, H): the k-th state (h, or h and c) with S[k][0] the initial one, S[k][t+1] after t.
 
 Speed: the input projection of all steps is one matrix product before the loop, the per-step caches
@@ -70,9 +71,7 @@ class TimeRecurrent(Layer):
         X = self._workspace("X", (T, N, D + 1), xp)
         X[:, :, :D] = xs.transpose(1, 0, 2)
         X[:, :, D] = 1
-        W = self._input_weight(xp.concatenate((Wx, b[None, :]), axis=0))  # (D+1, G*H)
-        A = self._workspace("A", (T, N, self.gates * H), xp)
-        xp.matmul(X.reshape(T * N, D + 1), W, out=A.reshape(T * N, -1))
+        A = self._project(X, xp.concatenate((Wx, b[None, :]), axis=0))
         S = [self._workspace(f"S{k}", (T + 1, N, H), xp) for k in range(self.n_states)]
         for k in range(self.n_states):
             init = self._states[k] if self.stateful else None
@@ -107,7 +106,7 @@ class TimeRecurrent(Layer):
         H = self.hidden_size
         dhs = check_float(dhs, "dhs", type(self).__name__, ndim=3, dtype=Wx.dtype)
         dH = dhs.transpose(1, 0, 2)
-        dA = self._workspace("dA", A.shape, xp)
+        dA = self._workspace("dA", (T, N, self.gates * H), xp)
         dS = [xp.zeros((N, H), dtype=Wx.dtype) for _ in range(self.n_states)]
         if dstates_last is not None:
             for k, d in enumerate(dstates_last):
@@ -144,9 +143,13 @@ class TimeRecurrent(Layer):
         return a
 
     # --- what a cell defines -----------------------------------------------------------------
-    def _input_weight(self, W):
-        """[Wx; b] as the input projection uses it (a cell may rescale columns)."""
-        return W
+    def _project(self, X, W):
+        """A = X [Wx; b] for all steps: (T, N, G*H). A cell may lay A out otherwise."""
+        xp = self.xp()
+        T, N, D1 = X.shape
+        A = self._workspace("A", (T, N, W.shape[1]), xp)
+        xp.matmul(X.reshape(T * N, D1), W, out=A.reshape(T * N, -1))
+        return A
 
     def _begin(self, T, N):
         """Allocate the cell's own per-step caches."""
