@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import assert_grads, randn
+from seqattn.backend import to_numpy
 from seqattn.layers import (
     GRU, LSTM, RNN, Affine, Embedding, Softmax, SoftmaxWithLoss, TimeAffine, TimeBiLSTM, TimeDropout,
     TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN, TimeSoftmaxWithLoss,
@@ -296,3 +297,22 @@ def test_bilstm_padded_equals_alone(xp):
     for n, L in enumerate(lengths):
         alone = _as_np(layer.forward(xs[n : n + 1, :L]))
         np.testing.assert_allclose(hs[n, :L], alone[0], rtol=1e-10)
+
+
+def test_lstm_backward_once_per_forward(xp):
+    """TimeLSTM turns its gate cache into the gradients: a second backward of the same forward is
+    refused, and a new forward restores it (the same gradients come back)."""
+    rng = np.random.default_rng(5)
+    layer = TimeLSTM(randn(xp, rng, 3, 8), randn(xp, rng, 2, 8), randn(xp, rng, 8))
+    xs, dhs = randn(xp, rng, 2, 4, 3), randn(xp, rng, 2, 4, 2)
+    with pytest.raises(RuntimeError, match="run forward before backward"):
+        TimeLSTM(*layer.params).backward(dhs)
+    layer.forward(xs)
+    dx1 = to_numpy(layer.backward(dhs))
+    grads1 = [to_numpy(g).copy() for g in layer.grads]
+    with pytest.raises(RuntimeError, match="run forward again"):
+        layer.backward(dhs)
+    layer.forward(xs)
+    np.testing.assert_array_equal(to_numpy(layer.backward(dhs)), dx1)
+    for g, g1 in zip(layer.grads, grads1):
+        np.testing.assert_array_equal(to_numpy(g), g1)

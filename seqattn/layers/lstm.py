@@ -64,6 +64,7 @@ class TimeLSTM(TimeRecurrent):
         self._tc = self._workspace("tc", (T, N, H), xp)  # tanh(c_t)
         self._tmp = self._workspace("tmp", (4, N, H), xp)
         self._tmp2 = self._workspace("tmp2", (N, H), xp)
+        self._spent = False  # set once backward has turned the gates into gradients
 
     def _cell_forward(self, t):
         xp = self.xp()
@@ -83,6 +84,16 @@ class TimeLSTM(TimeRecurrent):
         xp.tanh(c, out=tc)  # (4)
         xp.multiply(o, tc, out=h)
 
+    # Backward writes dA[t] into the memory of the gates G[t], which it has just read (so it is in
+    # cache; a separate dA array is first touched from memory, about 40 us per (N, 4H) block). So
+    # one forward allows one backward, and each step reads all of G[t] before writing dA[t].
+    def _grad_buffer(self, T, N, xp):
+        if self._spent:
+            raise RuntimeError("TimeLSTM: backward was already run for this forward (it reuses the gate "
+                               "cache for the gradients); run forward again before another backward")
+        self._spent = True
+        return self._A.reshape(T, N, 4 * self.hidden_size)
+
     def _cell_backward(self, t, dS, dA_t, dS_prev):
         xp = self.xp()
         H = self.hidden_size
@@ -96,23 +107,22 @@ class TimeLSTM(TimeRecurrent):
         xp.subtract(G[:3], d[:3], out=d[:3])
         xp.subtract(1, d[3], out=d[3])
         df, di, do, dg = d
-        # dA_t is (N, 4H) in the book's order f, g, i, o: each block is written once
-        dAf, dAg, dAi, dAo = dA_t[:, :H], dA_t[:, H : 2 * H], dA_t[:, 2 * H : 3 * H], dA_t[:, 3 * H :]
-        ds, u = dS_prev[1], self._tmp2
-        xp.multiply(dh, tc, out=u)  # (4), (2): dAo = dh * tc * o'
-        xp.multiply(u, do, out=dAo)
-        xp.multiply(tc, tc, out=u)  # (4): the gradient at c_t, ds = dc + dh * o * (1 - tc^2)
-        xp.subtract(1, u, out=u)
-        u *= o
-        u *= dh
-        xp.add(u, dc, out=ds)
-        xp.multiply(ds, c_prev, out=u)  # (3), (2): dAf = ds * c_prev * f'
-        xp.multiply(u, df, out=dAf)
-        xp.multiply(ds, i, out=u)  # (3), (2): dAg = ds * i * g'
-        xp.multiply(u, dg, out=dAg)
-        xp.multiply(ds, g, out=u)  # (3), (2): dAi = ds * g * i'
-        xp.multiply(u, di, out=dAi)
-        ds *= f  # (3): dc_prev, in its place
+        ds = self._tmp2
+        xp.multiply(tc, tc, out=ds)  # (4): the gradient at c_t, ds = dc + dh * o * (1 - tc^2)
+        xp.subtract(1, ds, out=ds)
+        ds *= o
+        ds *= dh
+        ds += dc
+        xp.multiply(ds, f, out=dS_prev[1])  # (3): dc_prev
+        do *= tc  # (4), (2): dAo = dh * tc * o'
+        df *= c_prev  # (3), (2): dAf = ds * c_prev * f'
+        dg *= i  # (3), (2): dAg = ds * i * g'
+        di *= g  # (3), (2): dAi = ds * g * i'
+        # G[t] is read; dA_t (its memory) is (N, 4H) in the book's order f, g, i, o
+        xp.multiply(df, ds, out=dA_t[:, :H])
+        xp.multiply(dg, ds, out=dA_t[:, H : 2 * H])
+        xp.multiply(di, ds, out=dA_t[:, 2 * H : 3 * H])
+        xp.multiply(do, dh, out=dA_t[:, 3 * H :])
         xp.matmul(dA_t, self.params[1].T, out=dS_prev[0])  # (1): dh_prev
 
 

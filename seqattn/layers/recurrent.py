@@ -100,13 +100,15 @@ class TimeRecurrent(Layer):
         gradients of the initial state; ``dstates_last`` adds gradients of the final state(s)."""
         Wx, Wh, b = self.params
         xp = self.xp(dhs)
+        if getattr(self, "_X", None) is None:
+            raise RuntimeError(f"{type(self).__name__}: run forward before backward")
         X, A, S = self._X, self._A, self._S
         T, N, D = X.shape
         D -= 1  # X's last column is the ones for b
         H = self.hidden_size
         dhs = check_float(dhs, "dhs", type(self).__name__, ndim=3, dtype=Wx.dtype)
         dH = dhs.transpose(1, 0, 2)
-        dA = self._workspace("dA", (T, N, self.gates * H), xp)
+        dA = self._grad_buffer(T, N, xp)
         dS = [xp.zeros((N, H), dtype=Wx.dtype) for _ in range(self.n_states)]
         if dstates_last is not None:
             for k, d in enumerate(dstates_last):
@@ -150,6 +152,10 @@ class TimeRecurrent(Layer):
         A = self._workspace("A", (T, N, W.shape[1]), xp)
         xp.matmul(X.reshape(T * N, D1), W, out=A.reshape(T * N, -1))
         return A
+
+    def _grad_buffer(self, T, N, xp):
+        """Where backward writes dA (T, N, G*H), the gradients at A."""
+        return self._workspace("dA", (T, N, self.gates * self.hidden_size), xp)
 
     def _begin(self, T, N):
         """Allocate the cell's own per-step caches."""
