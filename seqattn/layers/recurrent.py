@@ -2,7 +2,7 @@
 
 Notation (used by the cells too):
     N batch size, T time steps, D input size, H hidden size, G gate blocks (RNN 1, GRU 3, LSTM 4).
-    xs (N, T, D) inputs; X (T, N, D) the same, time-major and contiguous.
+    xs (N, T, D) inputs; X (T, N, D+1) the same, time-major, with a column of ones.
     A (T, N, G*H): A[t] = X[t] Wx + b + (recurrent part); the cell turns it into its gates in place
     (the LSTM keeps it gate-major, (T, G, N, H), so that each gate is one contiguous block).
     S[k] (T+1, N, H): the k-th state (h, or h and c) with S[k][0] the initial one, S[k][t+1] after t.
@@ -66,13 +66,15 @@ class TimeRecurrent(Layer):
         check_dim(D, Wx.shape[0], "the input size D", name)
         mask = check_mask(mask, (N, T), name)
 
-        # X carries a column of ones so that b joins the input projection's product, and db
-        # comes out of dWx's product in backward: no separate pass over (T, N, G*H) for either.
-        X = self._workspace("X", (T, N, D + 1), xp)
-        X[:, :, :D] = xs.transpose(1, 0, 2)
-        X[:, :, D] = 1
+        # Z[t] = [h_t, x_t, 1] (N, H+D+1): the states, the inputs and a column of ones side by
+        # side, so that b joins the input projection's product and backward gets dWh, dWx and db
+        # from one product Z^T dA, which reads the large dA once.
+        Z = self._workspace("Z", (T + 1, N, H + D + 1), xp)
+        Z[:T, :, H : H + D] = xs.transpose(1, 0, 2)
+        Z[:, :, H + D] = 1
+        X = Z[:T, :, H:]  # (T, N, D+1)
         A = self._project(X, xp.concatenate((Wx, b[None, :]), axis=0))
-        S = [self._workspace(f"S{k}", (T + 1, N, H), xp) for k in range(self.n_states)]
+        S = [Z[:, :, :H]] + [self._workspace(f"S{k}", (T + 1, N, H), xp) for k in range(1, self.n_states)]
         for k in range(self.n_states):
             init = self._states[k] if self.stateful else None
             if init is None:
@@ -81,7 +83,7 @@ class TimeRecurrent(Layer):
                 if tuple(init.shape) != (N, H):
                     raise ValueError(f"{name}: the state has shape {tuple(init.shape)}, expected {(N, H)}")
                 S[k][0] = init
-        self._X, self._A, self._S = X, A, S
+        self._Z, self._A, self._S = Z, A, S
         # (T, N, 1) bools: where states are carried over (padding) and where they are not
         self._real = None if mask is None else xp.ascontiguousarray(mask.T)[:, :, None]
         self._keep = None if mask is None else ~self._real
@@ -100,12 +102,13 @@ class TimeRecurrent(Layer):
         gradients of the initial state; ``dstates_last`` adds gradients of the final state(s)."""
         Wx, Wh, b = self.params
         xp = self.xp(dhs)
-        if getattr(self, "_X", None) is None:
+        if getattr(self, "_Z", None) is None:
             raise RuntimeError(f"{type(self).__name__}: run forward before backward")
-        X, A, S = self._X, self._A, self._S
-        T, N, D = X.shape
-        D -= 1  # X's last column is the ones for b
+        Z = self._Z
+        T, N, K = Z.shape
+        T -= 1
         H = self.hidden_size
+        D = K - H - 1
         dhs = check_float(dhs, "dhs", type(self).__name__, ndim=3, dtype=Wx.dtype)
         dH = dhs.transpose(1, 0, 2)
         dA = self._grad_buffer(T, N, xp)
@@ -125,10 +128,10 @@ class TimeRecurrent(Layer):
                     xp.copyto(dS_prev[k], dS[k], where=keep)
             dS, dS_prev = dS_prev, dS
         dA2 = dA.reshape(T * N, -1)
-        dW = xp.matmul(X.reshape(T * N, D + 1).T, dA2)  # [dWx; db]
-        self.grads[0][...] = dW[:D]
-        self.grads[2][...] = dW[D]
-        self._recurrent_weight_grad(dA)
+        dW = xp.matmul(Z[:T].reshape(T * N, K).T, dA2)  # [dWh; dWx; db]
+        self.grads[0][...] = dW[H : H + D]
+        self.grads[2][...] = dW[H + D]
+        self._recurrent_weight_grad(dA, dW[:H])
         dxs = (dA2 @ Wx.T).reshape(T, N, D)
         self._dstates = dS
         self.dh = dS[0]
@@ -168,12 +171,10 @@ class TimeRecurrent(Layer):
         """From dS (gradients at step t's outputs) write dA_t and dS_prev (at step t-1)."""
         raise NotImplementedError
 
-    def _recurrent_weight_grad(self, dA):
-        """dWh for cells whose recurrent product is S[0][t] @ Wh."""
-        xp = self.xp()
-        T, N, GH = dA.shape
-        H = self.hidden_size
-        xp.matmul(self._S[0][:-1].reshape(T * N, H).T, dA.reshape(T * N, GH), out=self.grads[1])
+    def _recurrent_weight_grad(self, dA, dWh):
+        """Set grads[1]; ``dWh`` = sum_t h_t^T dA_t, right for cells whose recurrent product is
+        S[0][t] @ Wh."""
+        self.grads[1][...] = dWh
 
 
 class StepLayer(Layer):

@@ -101,14 +101,13 @@ class TimeGRU(TimeRecurrent):
         dAr *= drh  # (2): dA_r = dr * r * (1 - r)
         dh_prev += xp.matmul(dA_t[:, : 2 * H], Wh[:, : 2 * H].T)  # (1), (2)
 
-    def _recurrent_weight_grad(self, dA):
+    def _recurrent_weight_grad(self, dA, dWh):
+        # z and r take h_prev as given; the candidate's recurrent input is r * h_prev
         xp = self.xp()
         T, N, _ = dA.shape
         H = self.hidden_size
-        dA2 = dA.reshape(T * N, 3 * H)
-        dWh = self.grads[1]
-        dWh[:, : 2 * H] = xp.matmul(self._S[0][:-1].reshape(T * N, H).T, dA2[:, : 2 * H])
-        dWh[:, 2 * H :] = xp.matmul(self._rh.reshape(T * N, H).T, dA2[:, 2 * H :])
+        self.grads[1][:, : 2 * H] = dWh[:, : 2 * H]
+        self.grads[1][:, 2 * H :] = xp.matmul(self._rh.reshape(T * N, H).T, dA.reshape(T * N, 3 * H)[:, 2 * H :])
 
 
 class RNN(StepLayer):
