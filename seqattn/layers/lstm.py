@@ -43,11 +43,18 @@ class TimeLSTM(TimeRecurrent):
     # with a multiply and an add by scalars on their block.
     ORDER = (0, 2, 3, 1)  # A[t][k] is the book's gate block ORDER[k] of Wx, Wh, b (f, g, i, o)
 
-    def _gate_major(self, W):
-        """(rows, 4H) in the book's order -> (4, rows, H) in ORDER, sigmoid columns halved."""
+    def _gate_major(self, *Ws):
+        """Row blocks (rows_k, 4H) in the book's order -> one (4, sum rows_k, H) in ORDER, with the
+        sigmoid columns halved; one pass of copying, no concatenation."""
+        xp = self.xp()
         H = self.hidden_size
-        W4 = W.reshape(W.shape[0], 4, H).transpose(1, 0, 2)[list(self.ORDER)]
-        W4[:3] *= 0.5
+        rows = [W.shape[0] for W in Ws]
+        W4 = self._workspace("W4", (4, sum(rows), H), xp)
+        for k, gate in enumerate(self.ORDER):
+            r0 = 0
+            for W, r in zip(Ws, rows):
+                xp.multiply(W[:, gate * H : (gate + 1) * H], 0.5 if k < 3 else 1.0, out=W4[k, r0 : r0 + r])
+                r0 += r
         return W4
 
     # No input projection before the loop: step t's gates are one product Z[t] [Wh; Wx; b], with
@@ -55,7 +62,7 @@ class TimeLSTM(TimeRecurrent):
     # projection's pass over (T, N, 4H) and the add that would bring it back from memory.
     def _project(self, X, W):
         T, N, _ = X.shape
-        self._W4 = self._gate_major(self.xp().concatenate((self.params[1], W), axis=0))  # (4, H+D+1, H)
+        self._W4 = self._gate_major(self.params[1], W)  # (4, H+D+1, H)
         return self._workspace("A", (T, 4, N, self.hidden_size), self.xp())
 
     def _begin(self, T, N):
