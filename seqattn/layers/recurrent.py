@@ -2,14 +2,16 @@
 
 Notation (used by the cells too):
     N batch size, T time steps, D input size, H hidden size, G gate blocks (RNN 1, GRU 3, LSTM 4).
-    xs (N, T, D) inputs; X (T, N, D+1) the same, time-major, with a column of ones.
+    xs (N, T, D) inputs; Z (T+1, N, H+D+1) with Z[t] = [h_t, x_t, 1]; X = Z[:T, :, H:].
     A (T, N, G*H): A[t] = X[t] Wx + b + (recurrent part); the cell turns it into its gates in place
     (the LSTM keeps it gate-major, (T, G, N, H), so that each gate is one contiguous block).
-    S[k] (T+1, N, H): the k-th state (h, or h and c) with S[k][0] the initial one, S[k][t+1] after t.
+    S[k] (T+1, N, H): the k-th state (h, or h and c) with S[k][0] the initial one, S[k][t+1] after t;
+    S[0] is Z[:, :, :H].
 
-Speed: the input projection of all steps is one matrix product before the loop, the per-step caches
-are preallocated (T, N, .) arrays, and dWx, db (and dWh for LSTM and RNN) are one product each after
-the loop. The loop itself only does the recurrent product and the cell's elementwise math.
+Speed: the input projection of all steps is one matrix product before the loop (the LSTM instead
+makes each step's gates with one product of Z[t]), the per-step caches are preallocated workspaces
+kept between calls, and dWh, dWx and db are one product Z^T dA after the loop. The loop itself only
+does the recurrent product and the cell's elementwise math.
 
 Masking: ``mask`` (N, T) bool, False at padding. At a padded step every state is carried over
 unchanged, so a left- or right-padded sequence gives the same states as the unpadded one (and with
