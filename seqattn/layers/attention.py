@@ -15,7 +15,7 @@ with Td = 1.
 
 from __future__ import annotations
 
-from ..backend import get_xp
+from ..backend import get_xp, is_cupy_array
 from ..functional import masked_softmax, softmax
 from .base import Layer, check_dim, check_float, check_mask
 
@@ -200,7 +200,7 @@ class TimeAttention(Layer):
         xp = self.xp(P, R)
         N, Td, Asz = P.shape
         Te = R.shape[1]
-        budget = self.CHUNK["numpy" if xp.__name__ == "numpy" else "cupy"]
+        budget = self.CHUNK["cupy" if is_cupy_array(P) else "numpy"]
         per_step = Te * Asz
         cd = max(1, min(Td, budget // per_step))
         cn = max(1, budget // (Td * per_step)) if cd == Td else 1
