@@ -11,8 +11,9 @@ import numpy as np
 
 from seqattn import backend
 from seqattn.layers import TimeAttention, TimeLSTM
+from seqattn.layers import book as book_style
 
-from . import book_style, peers
+from . import peers
 from .timing import measure
 
 LSTM_SHAPES = [(128, 29, 16, 256), (512, 64, 256, 512)]  # (N, T, D, H)

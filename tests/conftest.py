@@ -1,10 +1,16 @@
 """Shared test fixtures: every backend test runs on numpy and, where a GPU is present, cupy."""
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+import os
 
-from seqattn import backend
+# The suite's default backend is numpy, also on a machine with a GPU (where "auto" would pick
+# cupy): tests that are not parametrised over backends build numpy arrays.
+os.environ["SEQATTN_BACKEND"] = "numpy"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from seqattn import backend  # noqa: E402
 
 # The xp fixture only selects a backend, so sharing it across generated inputs is safe.
 settings.register_profile("default", max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -14,6 +20,14 @@ BACKENDS = [
     "numpy",
     pytest.param("cupy", marks=[pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs cupy and a CUDA device")]),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    """Whatever a test does to the current backend is undone after it."""
+    before = backend.get_backend()
+    yield
+    backend.set_backend(before)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -47,3 +61,15 @@ def assert_grads(loss, pairs, rtol=1e-5, atol=1e-7):
 
 def randn(xp, rng, *shape, dtype="float64"):
     return xp.asarray(rng.standard_normal(shape).astype(dtype))
+
+
+@pytest.fixture(params=["fast", "reference"])
+def body(request):
+    """Which ops bodies the layers run: the backend's fast ones, or the reference (the book's order)."""
+    from seqattn.ops import use_reference
+
+    if request.param == "reference":
+        with use_reference():
+            yield request.param
+    else:
+        yield request.param

@@ -145,7 +145,7 @@ def right_mask(lengths, T):
 
 @pytest.mark.parametrize("kind", RECURRENT)
 @given(N=small, T=steps, D=small, H=small, masked=st.booleans())
-def test_time_recurrent_gradients(xp, kind, N, T, D, H, masked):
+def test_time_recurrent_gradients(xp, body, kind, N, T, D, H, masked):
     rng = np.random.default_rng(N + 3 * T + 17 * D + 51 * H)
     layer = make_recurrent(xp, rng, kind, D, H, stateful=True)
     n_states = RECURRENT[kind][2]
@@ -196,7 +196,7 @@ def _as_np(a):
 
 @pytest.mark.parametrize("kind", RECURRENT)
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_padded_batch_equals_each_sequence_alone(xp, kind, side):
+def test_padded_batch_equals_each_sequence_alone(xp, body, kind, side):
     rng = np.random.default_rng(11)
     N, T, D, H = 4, 6, 3, 5
     lengths = [6, 1, 4, 3]
@@ -226,7 +226,7 @@ def test_padded_batch_equals_each_sequence_alone(xp, kind, side):
 
 
 def test_time_lstm_matches_book_float32():
-    from benchmarks import book_style
+    from seqattn.layers import book as book_style
 
     rng = np.random.default_rng(0)
     N, T, D, H = 5, 7, 4, 6
@@ -273,7 +273,7 @@ def test_recurrent_errors():
 
 
 @given(N=small, T=steps, D=small, H=small, masked=st.booleans())
-def test_bilstm_gradients(xp, N, T, D, H, masked):
+def test_bilstm_gradients(xp, body, N, T, D, H, masked):
     rng = np.random.default_rng(N + 5 * T + 13 * D + 41 * H)
     ws = [randn(xp, rng, *s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)] * 2]
     layer = TimeBiLSTM(*ws)

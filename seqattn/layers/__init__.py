@@ -1,16 +1,21 @@
-"""Layers with the book's contract: ``params``, ``grads``, ``forward``, ``backward``."""
+"""Layers with the book's contract: ``params``, ``grads``, ``forward``, ``backward``.
+
+The book's step-by-step layers (one object per time step) are in ``seqattn.layers.book``; the
+``LSTM``, ``RNN``, ``GRU``, ``WeightSum``, ``AttentionWeight`` and ``Attention`` here are those.
+"""
 
 from .affine import Affine, TimeAffine
-from .attention import Attention, AttentionWeight, TimeAttention, WeightSum
-from .base import Layer
+from .attention import SCORES, TimeAttention
+from .base import Composite, Layer, frozen_weights
+from .book import GRU, LSTM, RNN, Attention, AttentionWeight, WeightSum
 from .dropout import TimeDropout
 from .embedding import Embedding, TimeEmbedding
 from .loss import Softmax, SoftmaxWithLoss, TimeSoftmaxWithLoss
-from .lstm import LSTM, TimeBiLSTM, TimeLSTM
-from .rnn import GRU, RNN, TimeGRU, TimeRNN
+from .lstm import TimeBiLSTM, TimeLSTM
+from .recurrent import TimeGRU, TimeRNN
 
 __all__ = [
-    "Affine", "Attention", "AttentionWeight", "Embedding", "GRU", "Layer", "LSTM", "RNN", "Softmax",
-    "SoftmaxWithLoss", "TimeAffine", "TimeAttention", "TimeBiLSTM", "TimeDropout", "TimeEmbedding",
-    "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum",
+    "Affine", "Attention", "AttentionWeight", "Composite", "Embedding", "GRU", "Layer", "LSTM", "RNN", "SCORES",
+    "Softmax", "SoftmaxWithLoss", "TimeAffine", "TimeAttention", "TimeBiLSTM", "TimeDropout", "TimeEmbedding",
+    "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum", "frozen_weights",
 ]

@@ -8,6 +8,8 @@ from .base import Layer, check_dim, check_float
 class Affine(Layer):
     """``W`` (D, M), ``b`` (M,). forward(x: (N, D)) -> (N, M); keeps x for backward."""
 
+    param_names = ("W", "b")
+
     def __init__(self, W, b):
         super().__init__(W, b)
         self.x = None
@@ -24,6 +26,10 @@ class Affine(Layer):
 
     def backward(self, dout):
         W, _ = self.params
+        if self.x is None:
+            raise RuntimeError(f"{type(self).__name__}: run forward before backward")
+        if dout.shape[-1] != W.shape[1] or dout.size != self.x.shape[0] * W.shape[1]:
+            raise ValueError(f"{type(self).__name__}: dout has shape {tuple(dout.shape)}, which does not match the forward's output")
         dout2 = dout.reshape(-1, W.shape[1])
         self.xp().matmul(self.x.T, dout2, out=self.grads[0])
         dout2.sum(axis=0, out=self.grads[1])

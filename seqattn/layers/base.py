@@ -1,19 +1,45 @@
-"""The layer contract shared by every layer, and input checks with messages that name the fix."""
+"""The layer contract shared by every layer, parts built of layers, and input checks with
+messages that name the fix."""
 
 from __future__ import annotations
 
+import contextlib
+
 from ..backend import get_xp
+from ..ops import Workspace, get_ops
+
+_frozen = None  # the current frozen_weights() block, or None
+
+
+@contextlib.contextmanager
+def frozen_weights():
+    """Promise that no weight changes inside the block (generation does this): layers then build
+    their weights' derived layouts once for the block instead of on every call."""
+    global _frozen
+    if _frozen is not None:  # nested: the outer block already holds
+        yield
+        return
+    _frozen = object()
+    try:
+        yield
+    finally:
+        _frozen = None
 
 
 class Layer:
     """A layer holds ``params`` (arrays) and ``grads`` (same shapes, written by ``backward``).
 
-    Optimizers and ``clip_grads`` work on any list of layers through these two lists.
+    Optimizers and ``clip_grads`` work on any list of layers through these two lists;
+    ``param_names`` names them in checkpoints.
     """
+
+    param_names = ()
 
     def __init__(self, *params):
         self.params = list(params)
         self.grads = [get_xp(p).zeros_like(p) for p in params]
+        self._ws = Workspace()
+        self._prepared = self._prepared_in = None
 
     @property
     def dtype(self):
@@ -22,6 +48,35 @@ class Layer:
     def xp(self, *arrays):
         """The array module of this layer's params and ``arrays``; TypeError if they mix."""
         return get_xp(*arrays, *self.params)
+
+    def ops(self, *arrays):
+        """The ops for this layer's params and ``arrays`` (the backend's bodies)."""
+        return get_ops(*arrays, *self.params)
+
+    def named_params(self):
+        return list(zip(self.param_names, self.params))
+
+    def prepared(self, build):
+        """``build()``: the weights in the ops' derived layout. Built on every call (the weights
+        may have changed since), except inside ``frozen_weights()``, where it is built once."""
+        if _frozen is None or self._prepared_in is not _frozen:
+            self._prepared, self._prepared_in = build(), _frozen
+        return self._prepared
+
+
+class Composite:
+    """A part made of named layers or parts (an encoder, a stack): its ``params`` and ``grads``
+    are theirs in order, and its ``named_params`` are theirs prefixed with the child's name (a
+    child named "" adds no prefix)."""
+
+    def adopt(self, children):
+        """``children``: (name, layer or part) pairs, in the order of the parameters."""
+        self.children = [(n, c) for n, c in children if c is not None]
+        self.params = [p for _, c in self.children for p in c.params]
+        self.grads = [g for _, c in self.children for g in c.grads]
+
+    def named_params(self):
+        return [(f"{n}.{k}" if n else k, p) for n, c in self.children for k, p in c.named_params()]
 
 
 def check_float(x, name, layer, ndim=None, dtype=None):
@@ -49,12 +104,15 @@ def check_int(x, name, layer, ndim=None):
 
 
 def check_mask(mask, shape, layer):
-    """``mask`` as a bool array of ``shape`` (or None)."""
+    """``mask`` (or None) must have ``shape``. Models make it a bool array once where it enters;
+    a layer only checks the shape."""
     if mask is None:
         return None
     if tuple(mask.shape) != tuple(shape):
         raise ValueError(f"{layer}: mask must have shape {tuple(shape)}, got {tuple(mask.shape)}")
-    return mask.astype(bool, copy=False)
+    if mask.dtype != bool:
+        raise TypeError(f"{layer}: mask must be a bool array (False at padding), got dtype {mask.dtype}; use mask.astype(bool)")
+    return mask
 
 
 def check_dim(actual, expected, what, layer):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..backend import get_xp
-from ..functional import softmax, softmax_cross_entropy
+from ..ops import get_ops
 from .base import check_float, check_int
 
 
@@ -15,14 +15,11 @@ class Softmax:
         self.out = None
 
     def forward(self, x):
-        self.out = softmax(check_float(x, "x", "Softmax"))
+        self.out = get_ops(x).softmax(check_float(x, "x", "Softmax"))
         return self.out
 
     def backward(self, dout):
-        y = self.out
-        dx = y * dout
-        dx -= y * dx.sum(axis=-1, keepdims=True)
-        return dx
+        return get_ops(dout).softmax_backward(self.out, dout)
 
 
 class SoftmaxWithLoss:
@@ -46,22 +43,15 @@ class SoftmaxWithLoss:
             raise ValueError(f"{name}: targets have shape {tuple(t.shape)} but scores {tuple(x.shape)}")
         get_xp(x, t)
         V = x.shape[-1]
-        loss, probs, valid, count = softmax_cross_entropy(x.reshape(-1, V), t.ravel(), self.ignore_index)
-        self._cache = (probs, t.ravel(), valid, count, x.shape)
+        loss, cache = get_ops(x).cross_entropy(x.reshape(-1, V), t.ravel(), self.ignore_index)
+        self._cache = (cache, x.shape)
         return loss
 
     def backward(self, dout=1):
-        probs, t, valid, count, shape = self._cache
-        xp = get_xp(probs)
-        dx = probs.copy()
-        rows = xp.arange(t.shape[0])
-        if valid is None:
-            dx[rows, t] -= 1
-        else:
-            dx[rows, xp.where(valid, t, 0)] -= 1
-            dx *= valid[:, None]
-        dx *= dout / count
-        return dx.reshape(shape)
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}: run forward before backward")
+        cache, shape = self._cache
+        return get_ops(cache[0]).cross_entropy_backward(cache, dout).reshape(shape)
 
 
 class TimeSoftmaxWithLoss(SoftmaxWithLoss):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_xp
-from ..functional import log_softmax
+from ..ops import get_ops
 
 NEG = -1e9
 
@@ -45,7 +44,8 @@ def beam(decoder, N, start_id, sample_size, width, stop_id=None, fill_id=None, l
     ids = xp.full((N * B,), start_id, dtype=xp.int64)
     rows = xp.arange(N)[:, None] * B
     for s in range(sample_size):
-        logp = log_softmax(decoder.run(ids[:, None])[:, 0].astype(xp.float64))  # (N*B, V)
+        scores_t = decoder.run(ids[:, None])[:, 0].astype(xp.float64)
+        logp = get_ops(scores_t).log_softmax(scores_t)  # (N*B, V)
         V = logp.shape[1]
         if stop_id is not None:
             forced = xp.full((V,), NEG)

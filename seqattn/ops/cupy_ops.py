@@ -1,0 +1,198 @@
+"""The cupy bodies: fused CUDA kernels where the reference would launch many small ones.
+
+``CupyOps(cupy)`` gets the cupy module from the dispatch in ``seqattn.ops`` (which gets it from
+the backend), so nothing here imports cupy. Kernels are compiled on first use.
+
+The LSTM over time, with the reference's notation (gates f, g, i, o in the book's order):
+- before the loop, the input part of every step is one 2-D GEMM X Wx into the gate cache
+  G (T, N, 4H);
+- each step is one 2-D GEMM h_prev Wh (N, H) x (H, 4H) into a buffer R, and one fused kernel
+  that adds b, applies (2)-(4), writes the gates over G[t], c and h, and carries the state over
+  at padded steps;
+- each backward step is one fused kernel for the gate gradients (into its own buffer dA, never
+  over the gates it reads) and dc_prev, and one GEMM dA[t] Wh^T for dh_prev (plus one copy at
+  padded steps, where dh passes through);
+- dWx, dWh and db are one product each after the loop.
+Nothing in it reads a value back to the host.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .reference import Ops
+
+_PREAMBLE = """
+template <typename T> __device__ __forceinline__ T sigmoid_(T x) { return (T)0.5 * tanh((T)0.5 * x) + (T)0.5; }
+"""
+
+_LSTM_FORWARD = (
+    "raw T R, raw T b, T c_prev, T h_prev, bool keep, int32 H",
+    "raw T G, T c, T h",
+    """
+    const int n = i / H, j = i % H;
+    const ptrdiff_t at = (ptrdiff_t)n * 4 * H + j;
+    const T gf = sigmoid_(G[at] + R[at] + b[j]);
+    const T gg = tanh(G[at + H] + R[at + H] + b[j + H]);
+    const T gi = sigmoid_(G[at + 2 * H] + R[at + 2 * H] + b[j + 2 * H]);
+    const T go = sigmoid_(G[at + 3 * H] + R[at + 3 * H] + b[j + 3 * H]);
+    G[at] = gf; G[at + H] = gg; G[at + 2 * H] = gi; G[at + 3 * H] = go;
+    const T c_new = gf * c_prev + gg * gi;
+    c = keep ? c_prev : c_new;
+    h = keep ? h_prev : go * tanh(c_new);
+    """,
+    "seqattn_lstm_forward",
+)
+
+_LSTM_BACKWARD = (
+    "raw T G, T c_prev, T c, T dh_out, T dh_next, T dc_next, bool keep, int32 H",
+    "raw T dA, T dc_prev, T dh",
+    """
+    const int n = i / H, j = i % H;
+    const ptrdiff_t at = (ptrdiff_t)n * 4 * H + j;
+    const T dh_t = dh_out + dh_next;
+    dh = dh_t;
+    if (keep) {
+        dA[at] = 0; dA[at + H] = 0; dA[at + 2 * H] = 0; dA[at + 3 * H] = 0;
+        dc_prev = dc_next;
+    } else {
+        const T gf = G[at], gg = G[at + H], gi = G[at + 2 * H], go = G[at + 3 * H];
+        const T tc = tanh(c);
+        const T ds = dc_next + dh_t * go * ((T)1 - tc * tc);
+        dA[at] = ds * c_prev * gf * ((T)1 - gf);
+        dA[at + H] = ds * gi * ((T)1 - gg * gg);
+        dA[at + 2 * H] = ds * gg * gi * ((T)1 - gi);
+        dA[at + 3 * H] = dh_t * tc * go * ((T)1 - go);
+        dc_prev = ds * gf;
+    }
+    """,
+    "seqattn_lstm_backward",
+)
+
+# One thread per row of the (rows, cols) scores; the key mask (N, cols) is shared by the
+# rows_per_mask consecutive rows of one example.
+_MASKED_SOFTMAX = r"""
+extern "C" __global__ void seqattn_masked_softmax(const REAL* x, const bool* mask, REAL* y,
+                                                  const int rows, const int cols, const int rows_per_mask,
+                                                  const int has_mask) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const REAL* xr = x + (size_t)r * cols;
+    REAL* yr = y + (size_t)r * cols;
+    const bool* m = mask + (size_t)(r / rows_per_mask) * cols;
+    REAL top = 0;
+    bool any = false;
+    for (int k = 0; k < cols; ++k) {
+        if (!has_mask || m[k]) { top = any ? max(top, xr[k]) : xr[k]; any = true; }
+    }
+    REAL total = 0;
+    for (int k = 0; k < cols; ++k) {
+        const REAL e = (any && (!has_mask || m[k])) ? exp(xr[k] - top) : (REAL)0;
+        yr[k] = e;
+        total += e;
+    }
+    if (!any) return;
+    for (int k = 0; k < cols; ++k) yr[k] /= total;
+}
+"""
+
+
+class CupyOps(Ops):
+    name = "cupy"
+    concat_chunk = 2**26  # GPU memory is fast enough that the chunk only bounds the memory used
+
+    def __init__(self, xp):
+        super().__init__(xp)
+        self._kernels = {}
+
+    def _elementwise(self, spec):
+        k = self._kernels.get(spec[3])
+        if k is None:
+            k = self._kernels[spec[3]] = self.xp.ElementwiseKernel(*spec[:3], name=spec[3], preamble=_PREAMBLE)
+        return k
+
+    def _raw(self, source, name, dtype):
+        key = (name, np.dtype(dtype).name)
+        k = self._kernels.get(key)
+        if k is None:
+            real = {"float32": "float", "float64": "double"}[key[1]]
+            k = self._kernels[key] = self.xp.RawKernel(source.replace("REAL", real), name)
+        return k
+
+    # The ids are checked once on the host where they enter (the Trainer's data, generate's
+    # input); checking here would make every training step wait for the GPU.
+    def check_ids(self, idx, V, who):
+        return None
+
+    def masked_softmax(self, S, mask):
+        xp = self.xp
+        S = xp.ascontiguousarray(S)
+        N, Tq, Tk = S.shape
+        y = xp.empty_like(S)
+        rows = N * Tq
+        m = xp.ascontiguousarray(mask) if mask is not None else xp.ones((1, 1), dtype=bool)
+        threads = 128
+        kernel = self._raw(_MASKED_SOFTMAX, "seqattn_masked_softmax", S.dtype)
+        kernel(((rows + threads - 1) // threads,), (threads,),
+               (S, m, y, np.int32(rows), np.int32(Tk), np.int32(max(Tq, 1)), np.int32(mask is not None)))
+        return y
+
+    def recurrent_forward(self, cell, W, xs, states, mask, ws):
+        if cell != "lstm":
+            return super().recurrent_forward(cell, W, xs, states, mask, ws)
+        xp = self.xp
+        Wx, Wh, b = W
+        N, T, D = xs.shape
+        H = Wh.shape[0]
+        dt = Wx.dtype
+        X = ws("X", (T, N, D), xp, dt)
+        X[...] = xs.transpose(1, 0, 2)
+        G = ws("G", (T, N, 4 * H), xp, dt)
+        xp.matmul(X.reshape(T * N, D), Wx, out=G.reshape(T * N, 4 * H))  # (1), input part; b in the kernel
+        hs, cs = ws("Hs", (T + 1, N, H), xp, dt), ws("Cs", (T + 1, N, H), xp, dt)
+        for s, init in zip((hs, cs), states):
+            s[0] = 0 if init is None else init
+        R = ws("R", (N, 4 * H), xp, dt)
+        keep = self._keep(mask, N, T)
+        step = self._elementwise(_LSTM_FORWARD)
+        for t in range(T):
+            xp.matmul(hs[t], Wh, out=R)  # (1), recurrent part
+            step(R, b, cs[t], hs[t], keep[t], np.int32(H), G[t], cs[t + 1], hs[t + 1])  # (2)-(4), padding
+        cache = {"X": X, "G": G, "Hs": hs, "Cs": cs, "keep": keep, "masked": mask is not None}
+        return xp.ascontiguousarray(hs[1:].transpose(1, 0, 2)), [hs[T].copy(), cs[T].copy()], cache
+
+    def recurrent_backward(self, cell, W, cache, dhs, dlast, grads, ws):
+        if cell != "lstm":
+            return super().recurrent_backward(cell, W, cache, dhs, dlast, grads, ws)
+        xp = self.xp
+        Wx, Wh = W[0], W[1]
+        X, G, hs, cs, keep = cache["X"], cache["G"], cache["Hs"], cache["Cs"], cache["keep"]
+        T, N, D = X.shape
+        H = Wh.shape[0]
+        dt = G.dtype
+        dA = ws("dA", (T, N, 4 * H), xp, dt)
+        dH = dhs.transpose(1, 0, 2)
+        dh = xp.zeros((N, H), dt) if dlast[0] is None else dlast[0].astype(dt, copy=True)
+        dc = xp.zeros((N, H), dt) if dlast[1] is None else dlast[1].astype(dt, copy=True)
+        dh_prev, dc_prev, dh_t = xp.empty((N, H), dt), xp.empty((N, H), dt), xp.empty((N, H), dt)
+        step = self._elementwise(_LSTM_BACKWARD)
+        for t in range(T - 1, -1, -1):
+            step(G[t], cs[t], cs[t + 1], dH[t], dh, dc, keep[t], np.int32(H), dA[t], dc_prev, dh_t)
+            xp.matmul(dA[t], Wh.T, out=dh_prev)  # (1)
+            if cache["masked"]:
+                xp.copyto(dh_prev, dh_t, where=keep[t])  # padding: dh passes through
+            dh, dh_prev = dh_prev, dh
+            dc, dc_prev = dc_prev, dc
+        dA2 = dA.reshape(T * N, 4 * H)
+        xp.matmul(X.reshape(T * N, D).T, dA2, out=grads[0])
+        xp.matmul(hs[:T].reshape(T * N, H).T, dA2, out=grads[1])
+        dA2.sum(axis=0, out=grads[2])
+        dxs = xp.matmul(dA2, Wx.T).reshape(T, N, D)
+        return xp.ascontiguousarray(dxs.transpose(1, 0, 2)), [dh, dc]
+
+    def _keep(self, mask, N, T):
+        """(T, N, 1) bool, True where a padded step carries the state over (all False without a mask)."""
+        xp = self.xp
+        if mask is None:
+            return xp.zeros((T, N, 1), dtype=bool)
+        return xp.ascontiguousarray(~mask.T)[:, :, None]
