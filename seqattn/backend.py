@@ -27,6 +27,7 @@ class BackendError(RuntimeError):
 
 _cupy = None  # the cupy module once imported
 _current = "numpy"
+_env_error = None  # why SEQATTN_BACKEND could not be used, until a backend is set explicitly
 
 
 def _import_cupy():
@@ -75,26 +76,34 @@ def _resolve(name: str) -> str:
 
 def set_backend(name: str) -> str:
     """Make ``name`` ('numpy', 'cupy' or 'auto') the current backend; return the one chosen."""
-    global _current
+    global _current, _env_error
     _current = _resolve(name)
+    _env_error = None
     return _current
+
+
+def check_environment():
+    """Raise the error that made ``SEQATTN_BACKEND`` unusable, if it was (until a backend is set)."""
+    if _env_error is not None:
+        raise type(_env_error)(f"SEQATTN_BACKEND: {_env_error}")
 
 
 def get_backend() -> str:
     """The current backend's name: 'numpy' or 'cupy'."""
+    check_environment()
     return _current
 
 
 @contextlib.contextmanager
 def use_backend(name: str):
     """Use another backend inside a ``with`` block, then restore the previous one."""
-    global _current
-    previous = _current
+    global _current, _env_error
+    previous = (_current, _env_error)
     set_backend(name)
     try:
         yield get_xp()
     finally:
-        _current = previous
+        _current, _env_error = previous
 
 
 def is_cupy_array(a) -> bool:
@@ -122,9 +131,10 @@ def get_xp(*arrays):
         )
     if has_cupy:
         return _import_cupy()
-    if has_numpy or _current == "numpy":
+    if has_numpy:
         return np
-    return _import_cupy()
+    check_environment()
+    return np if _current == "numpy" else _import_cupy()
 
 
 def to_numpy(a):
@@ -140,27 +150,6 @@ def to_device(a, dtype=None):
     if xp is np:
         return np.asarray(to_numpy(a), dtype=dtype)
     return xp.asarray(a, dtype=dtype)
-
-
-def scatter_add(target, indices, values):
-    """``target[indices] += values`` with repeated indices summed (embedding gradients).
-
-    numpy: a one-hot-free bincount per column when the table is small, else np.add.at.
-    cupy: cupyx.scatter_add (cupy.add.at in newer cupy).
-    """
-    xp = get_xp(target, values)
-    indices = indices.ravel()
-    values = values.reshape(indices.size, -1)
-    if xp is np:
-        np.add.at(target.reshape(target.shape[0], -1), indices, values)
-        return target
-    if hasattr(xp, "add") and hasattr(xp.add, "at"):
-        xp.add.at(target.reshape(target.shape[0], -1), indices, values)
-    else:  # older cupy
-        import cupyx  # noqa: PLC0415
-
-        cupyx.scatter_add(target.reshape(target.shape[0], -1), indices, values)
-    return target
 
 
 def default_rng(seed=None):
@@ -186,5 +175,9 @@ def device_info() -> dict:
             "driver": cupy.cuda.runtime.driverGetVersion(), "runtime": cupy.cuda.runtime.runtimeGetVersion()}
 
 
-# The environment decides the first backend.
-set_backend(os.environ.get("SEQATTN_BACKEND", "auto"))
+# The environment decides the first backend. A bad value does not stop the import (so that
+# `seqattn --help` and `set_backend` still work); the first use of the current backend raises it.
+try:
+    set_backend(os.environ.get("SEQATTN_BACKEND", "auto"))
+except (ValueError, BackendError) as exc:
+    _env_error = exc

@@ -9,6 +9,17 @@ import sys
 
 
 from . import __version__
+from .layers import SCORES
+from .models.seq2seq import ATTENTION_OPTIONS, MODELS
+
+# How the attention model's options are spelt on the command line.
+ATTENTION_FLAGS = {
+    "score": ("--score", "attention score (attention model)"),
+    "bidirectional": ("--bidirectional", "bidirectional encoder (attention model)"),
+    "num_layers": ("--layers", "stacked LSTM layers (attention model)"),
+    "skip": ("--skip", "residual connections between stacked layers (attention model)"),
+    "dropout": ("--dropout", "dropout between layers (attention model)"),
+}
 
 # The book's hyperparameters (chapter 7 for addition, chapter 8 for dates).
 TASK_DEFAULTS = {
@@ -27,34 +38,38 @@ def _parser():
     p.add_argument("--version", action="version", version=f"seqattn {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    # Training options default to None so that a resumed run can tell what was given from what
+    # was not; the defaults are filled in by _training_options.
     t = sub.add_parser("train", help="train a model on a built-in task or a data file")
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--task", choices=["addition", "date"], help="a built-in task (50,000 generated examples)")
     src.add_argument("--data", metavar="FILE", help="the book's 'question_answer' lines, or source<TAB>target pairs")
-    t.add_argument("--model", choices=["seq2seq", "peeky", "attention"], default="attention")
-    t.add_argument("--score", choices=["dot", "general", "concat"], default="dot", help="attention score (attention model)")
-    t.add_argument("--bidirectional", action="store_true", help="bidirectional encoder (attention model)")
-    t.add_argument("--layers", type=int, default=1, help="stacked LSTM layers (attention model)")
-    t.add_argument("--skip", action="store_true", help="residual connections between stacked layers")
-    t.add_argument("--dropout", type=float, default=0.0, help="dropout between layers (attention model)")
-    t.add_argument("--reverse", action="store_true", help="reverse the source sequences (the book's trick)")
+    t.add_argument("--model", choices=list(MODELS), help="seq2seq, peeky or attention (default)")
+    for key, default in ATTENTION_OPTIONS.items():  # the attention model's own options
+        flag, helptext = ATTENTION_FLAGS[key]
+        if isinstance(default, bool):
+            t.add_argument(flag, dest=key, action="store_true", default=None, help=helptext)
+        else:
+            t.add_argument(flag, dest=key, type=type(default), help=f"{helptext}; default {default}",
+                           **({"choices": list(SCORES)} if key == "score" else {}))
+    t.add_argument("--reverse", action="store_true", default=None, help="reverse the source sequences (the book's trick)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--hidden", type=int)
     t.add_argument("--wordvec", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--max-grad", type=float, help="clip the gradient norm to this (0: no clipping)")
-    t.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov, adagrad, rmsprop or adam")
-    t.add_argument("--init", choices=["default", "book"], default="default",
-                   help="weight initialisation: 'book' is the book's (embeddings at 1/100 scale)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop or adam (default)")
+    t.add_argument("--init", choices=["default", "book"], help="weight initialisation: 'book' is the book's (embeddings at 1/100 scale)")
+    t.add_argument("--seed", type=int, help="seed of the weights, batches and dropout (default 0)")
     t.add_argument("--examples", type=int, default=50000, help="examples generated for --task")
     t.add_argument("--backend", choices=["numpy", "cupy", "auto"])
-    t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME.npz)")
+    t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME-MODEL.npz)")
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run")
+    t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --save with a new run")
     t.add_argument("--plot", metavar="PATH", help="save the accuracy curve as PNG (and attention maps for attention models)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--json", action="store_true", help="print the history as JSON at the end")
+    t.add_argument("--json", action="store_true", help="print the history as JSON at the end (log lines go to stderr)")
 
     e = sub.add_parser("eval", help="exact-match accuracy of a checkpoint on every line of a file")
     e.add_argument("--model", required=True, metavar="PATH")
@@ -79,21 +94,45 @@ def _parser():
 
 
 def _set_backend(name):
-    if name:
-        from .backend import set_backend
+    from .backend import check_environment, set_backend
 
+    if name:
         set_backend(name)
+    check_environment()
 
 
 def _load(path):
-    from .data import Codec
-    from .io import CheckpointError
-    from .models import load_model
+    from . import checkpoint
 
-    model, meta = load_model(path)
-    if "data" not in meta or model.vocab is None:
-        raise CheckpointError(f"{path!r} has no vocabulary or data format inside; it was not saved by `seqattn train`")
-    return model, Codec.from_meta(meta["data"], model.vocab)
+    ck = checkpoint.load(path)
+    if ck.codec is None:
+        raise checkpoint.CheckpointError(f"{path!r} has no vocabulary or data format inside; it was not saved by `seqattn train`")
+    return ck.model, ck.codec
+
+
+def _png(path):
+    """A picture's path with the .png that matplotlib would otherwise add silently."""
+    return path if os.path.splitext(path)[1] else path + ".png"
+
+
+def _check_writable(path, flag):
+    """Refuse, before any work, an output path that cannot be written."""
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise UsageError(f"{flag} {path!r} is a directory; give a file name")
+    parent = os.path.dirname(full)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path!r} cannot be written: {parent!r} is a file, not a directory")
+    if not os.access(parent, os.W_OK) or (os.path.exists(full) and not os.access(full, os.W_OK)):
+        raise UsageError(f"{flag} {path!r} cannot be written: no permission")
+
+
+def _check_plots():
+    from .plots import pyplot
+
+    pyplot()  # a one-line error naming the extra to install, before any training
 
 
 def _attention_figure(model, codec, texts, path):
@@ -107,66 +146,154 @@ def _attention_figure(model, codec, texts, path):
     ys = to_numpy(ys)
     outs = [codec.decode_chars(y) for y in ys]
     srcs = [codec.source_chars(t) for t in texts]
-    maps = [w[: len(o), : len(s)] for w, o, s in zip(weights, outs, srcs)]
-    if codec.reverse:  # show the source in reading order, whatever order the encoder saw
-        maps = [m[:, ::-1] for m in maps]
+    maps = [codec.reading_order(w[: len(o)], t) for w, o, t in zip(weights, outs, texts)]
     plot_attention(maps, srcs, outs, path,
                    titles=[f"{t.strip()} -> {''.join(o).strip()}" for t, o in zip(texts, outs)])
 
 
+def _training_options(args, resumed):
+    """Every training option: as given, else the resumed checkpoint's, else the default. A given
+    option that contradicts the checkpoint is refused (a resumed run keeps its options)."""
+    d = TASK_DEFAULTS[args.task]
+    config = resumed.get("config", {})
+    trainer = resumed.get("trainer", {})
+    optim = resumed.get("optimizer", {})
+    codec = resumed.get("codec", {})
+    # option: (flag, the checkpoint's value, the default)
+    table = {
+        "model": ("--model", config.get("model"), "attention"),
+        "hidden": ("--hidden", config.get("hidden_size"), d["hidden"]),
+        "wordvec": ("--wordvec", config.get("wordvec_size"), d["wordvec"]),
+        "init": ("--init", config.get("init"), "default"),
+        "reverse": ("--reverse", codec.get("reverse"), False),
+        "batch_size": ("--batch-size", trainer.get("batch_size"), d["batch_size"]),
+        "seed": ("--seed", trainer.get("seed"), 0),
+        "max_grad": ("--max-grad", trainer.get("max_grad", 0) or 0.0 if resumed else None, d["max_grad"]),
+        "optimizer": ("--optimizer", str(optim.get("name", "")).lower() or None, "adam"),
+        "lr": ("--lr", optim.get("lr"), d["lr"]),
+        **{k: (ATTENTION_FLAGS[k][0], config.get(k, v) if resumed else None, v) for k, v in ATTENTION_OPTIONS.items()},
+    }
+    opt, taken = {}, []
+    for key, (flag, theirs, default) in table.items():
+        given = getattr(args, key)
+        if given is not None and resumed and theirs is not None and given != theirs:
+            raise UsageError(f"{flag} {given} differs from the checkpoint's {theirs}: a resumed run keeps its "
+                             f"options (leave {flag} out), or start a new run with --force")
+        if given is None and resumed and theirs is not None:
+            taken.append(flag)
+        opt[key] = given if given is not None else theirs if (resumed and theirs is not None) else default
+    opt["epochs"] = args.epochs if args.epochs is not None else d["epochs"]
+    if opt["model"] != "attention" and any(opt[k] != v for k, v in ATTENTION_OPTIONS.items()):
+        raise UsageError(", ".join(ATTENTION_FLAGS[k][0] for k in ATTENTION_OPTIONS) + " are options of --model attention")
+    for k in ("epochs", "batch_size", "hidden", "wordvec", "num_layers"):
+        if opt[k] < 1:
+            raise UsageError(f"{table.get(k, ('--' + k.replace('_', '-'),))[0]} must be at least 1, got {opt[k]}")
+    if args.examples < 1:
+        raise UsageError(f"--examples must be at least 1, got {args.examples}")
+    if not opt["lr"] >= 0:
+        raise UsageError(f"--lr must be positive, got {opt['lr']} (a negative rate climbs the loss)")
+    if not opt["max_grad"] >= 0:
+        raise UsageError(f"--max-grad must be 0 (no clipping) or positive, got {opt['max_grad']}")
+    if not 0 <= opt["dropout"] < 1:
+        raise UsageError(f"--dropout must be at least 0 and below 1, got {opt['dropout']}")
+    return opt, taken
+
+
+def _check_save_path(save, args):
+    """Never overwrite what is not a seqattn checkpoint, nor a trained checkpoint unasked."""
+    from .checkpoint import is_checkpoint
+
+    _check_writable(save, "--save")
+    if not os.path.exists(save):
+        return
+    if not is_checkpoint(save):
+        raise UsageError(f"--save {save!r} exists and is not a seqattn checkpoint; refusing to overwrite it: choose another --save")
+    continuing = args.resume is not None and os.path.exists(args.resume) and os.path.samefile(args.resume, save)
+    if not continuing and not args.force:
+        raise UsageError(f"--save {save!r} already holds a checkpoint: continue it with --resume {save}, "
+                         "overwrite it with --force, or choose another --save")
+
+
+# A batch's working memory, in floats per example per step of hidden width (recurrent caches,
+# workspaces and gradients of both LSTMs) and per score (scores, softmax and their gradients).
+_FLOATS_PER_HIDDEN_STEP, _FLOATS_PER_SCORE = 24, 4
+
+
+def _check_batch_memory(codec, opt, source):
+    """Refuse, before training, data whose longest example would need a batch larger than memory."""
+    N, H, V = opt["batch_size"], opt["hidden"], len(codec.vocab)
+    Ts, Tt = codec.source_width, codec.target_width
+    need = 4 * N * ((Ts + Tt) * H * _FLOATS_PER_HIDDEN_STEP + Tt * (V + Ts) * _FLOATS_PER_SCORE)
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        limit = 8 << 30
+    if need <= limit or not codec.lengths:
+        return
+    side = max(("source", "target"), key=lambda k: max(codec.lengths[k]))
+    lengths = codec.lengths[side]
+    line = max(range(len(lengths)), key=lengths.__getitem__) + 1
+    raise UsageError(f"{source}, line {line}: its {side} has {lengths[line - 1]} characters (the median is "
+                     f"{sorted(lengths)[len(lengths) // 2]}), so one batch of {N} would need about {need / 2**30:.0f} GiB, "
+                     f"more than half of this machine's memory; shorten or remove the longest lines, or lower --batch-size")
+
+
 def cmd_train(args):
+    from .checkpoint import load_codec, read
     from .data import load_dataset
-    from .models import MODELS
-    from .trainer import Trainer, make_optimizer
+    from .optim import make_optimizer
+    from .trainer import Trainer
 
     _set_backend(args.backend)
-    d = TASK_DEFAULTS[args.task]
-    opt = {k: getattr(args, k) if getattr(args, k) is not None else d[k] for k in d}
-    if args.model != "attention" and (args.bidirectional or args.layers != 1 or args.skip or args.dropout or args.score != "dot"):
-        raise UsageError("--score, --bidirectional, --layers, --skip and --dropout are options of --model attention")
-    for k in ("epochs", "batch_size", "hidden", "wordvec"):
-        if opt[k] < 1:
-            raise UsageError(f"--{k.replace('_', '-')} must be at least 1, got {opt[k]}")
-    (x_train, t_train), (x_test, t_test), codec = load_dataset(args.task, args.data, args.reverse, n=args.examples)
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
+    resumed = read(args.resume)[1] if args.resume else {}
+    if resumed and "trainer" not in resumed:
+        raise UsageError(f"{args.resume!r} holds a model but no training state to resume from")
+    opt, taken = _training_options(args, resumed)
     name = args.task or os.path.splitext(os.path.basename(args.data))[0]
-    save = args.save or os.path.join("runs", f"{name}-{args.model}.npz")
-    kw = dict(pad_id=codec.pad_id, seed=args.seed, init=args.init)
-    if args.model == "attention":
-        kw.update(score=args.score, bidirectional=args.bidirectional, num_layers=args.layers, skip=args.skip, dropout=args.dropout)
-    model = MODELS[args.model](len(codec.vocab), opt["wordvec"], opt["hidden"], **kw)
-    model.vocab = codec.vocab
-    trainer = Trainer(model, make_optimizer(args.optimizer, opt["lr"]), batch_size=opt["batch_size"],
-                      max_grad=opt["max_grad"] or None, seed=args.seed, progress=not args.quiet,
-                      stop_id=codec.stop_id, meta={"data": {**codec.to_meta(), "source": name}})
+    save = args.save or os.path.join("runs", f"{name}-{opt['model']}.npz")
+    _check_save_path(save, args)
+    plot = _png(args.plot) if args.plot else None
+    if plot:
+        _check_writable(plot, "--plot")
+        _check_plots()
+    source = args.data or f"task {args.task}"
+    (x_train, t_train), (x_test, t_test), codec = load_dataset(args.task, args.data, opt["reverse"], n=args.examples,
+                                                               codec=load_codec(resumed) if resumed else None)
+    _check_batch_memory(codec, opt, source)
+    if opt["lr"] == 0:
+        say("warning: --lr 0 leaves the weights as they are")
+    if taken:
+        say(f"resuming {args.resume}: {', '.join(taken)} as in the checkpoint")
+    test_note = ""
+    if len(x_test) == 0:
+        x_test, t_test = x_train, t_train
+        test_note = " (too few pairs for a test split: testing on the training pairs)"
+    own = {k: opt[k] for k in MODELS[opt["model"]].options}
+    model = MODELS[opt["model"]](len(codec.vocab), opt["wordvec"], opt["hidden"], pad_id=codec.pad_id, seed=opt["seed"],
+                                 init=opt["init"], **own)
+    trainer = Trainer(model, make_optimizer(opt["optimizer"], opt["lr"]), batch_size=opt["batch_size"],
+                      max_grad=opt["max_grad"] or None, seed=opt["seed"], progress=not args.quiet, log=say,
+                      stop_id=codec.stop_id, codec=codec, meta={"data": name})
     from .backend import get_backend
 
-    print(f"{args.model} on {name}: {len(x_train)} training and {len(x_test)} test examples, vocabulary {len(codec.vocab)}, "
-          f"hidden {opt['hidden']}, backend {get_backend()}", flush=True)
+    say(f"{opt['model']} on {name}: {len(x_train)} training and {len(x_test)} test examples{test_note}, "
+        f"vocabulary {len(codec.vocab)}, hidden {opt['hidden']}, backend {get_backend()}")
     history = trainer.fit(x_train, t_train, opt["epochs"], x_test, t_test, codec.start_id, checkpoint=save, resume=args.resume)
-    last = history[-1] if history else {}
-    print(f"accuracy {last.get('accuracy', float('nan')) * 100:.2f}% on {len(x_test)} test examples; checkpoint {save}")
-    if args.plot:
+    if history and "accuracy" in history[-1]:
+        say(f"accuracy {history[-1]['accuracy'] * 100:.2f}% on {len(x_test)} test examples{test_note}; checkpoint {save}")
+    if plot:
         from .plots import plot_history
 
-        plot_history(history, args.plot, title=f"{args.model} on {name}")
-        print(f"accuracy curve: {args.plot}")
-        if args.model == "attention" and len(x_test):
-            stem, ext = os.path.splitext(args.plot)
-            texts = _test_texts(codec, x_test[:3])
-            _attention_figure(model, codec, texts, f"{stem}-attention{ext or '.png'}")
-            print(f"attention maps: {stem}-attention{ext or '.png'}")
+        plot_history(history, plot, title=f"{opt['model']} on {name}")
+        say(f"accuracy curve: {plot}")
+        if opt["model"] == "attention":
+            stem, ext = os.path.splitext(plot)
+            _attention_figure(model, codec, codec.decode_sources(x_test[:3]), f"{stem}-attention{ext}")
+            say(f"attention maps: {stem}-attention{ext}")
     if args.json:
         print(json.dumps({"history": history}))
     return 0
-
-
-def _test_texts(codec, x):
-    """Encoded sources back to the text a user would type."""
-    rows = x[:, ::-1] if codec.reverse and codec.format == "qa" else x
-    texts = [codec.vocab.decode(r, stop_at_end=False) for r in rows]
-    if codec.reverse and codec.format == "tsv":
-        texts = [t[::-1] for t in texts]
-    return texts
 
 
 def cmd_eval(args):
@@ -174,24 +301,39 @@ def cmd_eval(args):
     from .metrics import exact_match
 
     _set_backend(args.backend)
+    if args.show < 0 or args.beam < 1:
+        raise UsageError("--show must be 0 or more and --beam at least 1")
     model, codec = _load(args.model)
     x, t = codec.load_lines(read_lines(args.data), args.data)
     acc, pred = exact_match(model, x, t, codec.start_id, beam_width=args.beam, stop_id=codec.stop_id)
     if args.json:
         print(json.dumps({"accuracy": acc, "n": len(x), "correct": int(round(acc * len(x)))}))
         return 0
-    texts, answers, wanted = _test_texts(codec, x[: args.show]), codec.decode(pred[: args.show]), codec.decode(t[: args.show, 1:])
+    texts, answers, wanted = codec.decode_sources(x[: args.show]), codec.decode(pred[: args.show]), codec.decode(t[: args.show, 1:])
     for q, a, w in zip(texts, answers, wanted):
         print(f"{'ok ' if a == w else 'BAD'} {q.strip()!r} -> {a!r}" + ("" if a == w else f" (expected {w!r})"))
     print(f"accuracy {acc * 100:.2f}% ({int(round(acc * len(x)))} of {len(x)})")
     return 0
 
 
+def _check_inputs(texts, codec):
+    for k, text in enumerate(texts, 1):
+        if not text.strip():
+            raise UsageError(f"input {k} is empty; give the text to answer")
+    longest = max(len(t) for t in texts)
+    if codec.format == "tsv" and longest > codec.source_width:
+        print(f"warning: an input of {longest} characters is longer than any the model was trained on "
+              f"({codec.source_width}); answers are cut at {codec.sample_size} symbols", file=sys.stderr)
+
+
 def cmd_predict(args):
     from .backend import to_device, to_numpy
 
     _set_backend(args.backend)
+    if args.beam < 1:
+        raise UsageError(f"--beam must be at least 1, got {args.beam}")
     model, codec = _load(args.model)
+    _check_inputs(args.text, codec)
     x = to_device(codec.encode_sources(args.text, source="the command line"))
     out = to_numpy(model.generate(x, codec.start_id, codec.sample_size, beam_width=args.beam, stop_id=codec.stop_id))
     for q, a in zip(args.text, codec.decode(out)):
@@ -201,11 +343,15 @@ def cmd_predict(args):
 
 def cmd_attention(args):
     _set_backend(args.backend)
+    out = _png(args.out)
+    _check_writable(out, "--out")
+    _check_plots()
     model, codec = _load(args.model)
     if model.config["model"] != "attention":
         raise UsageError(f"{args.model} is a {model.config['model']} model, which has no attention; train one with --model attention")
-    _attention_figure(model, codec, [args.text], args.out)
-    print(args.out)
+    _check_inputs([args.text], codec)
+    _attention_figure(model, codec, [args.text], out)
+    print(out)
     return 0
 
 
@@ -213,7 +359,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     from .backend import BackendError
     from .data import DataError, VocabularyError
-    from .io import CheckpointError
+    from .checkpoint import CheckpointError
     from .trainer import TrainingError
 
     handlers = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "attention": cmd_attention}
@@ -221,6 +367,9 @@ def main(argv=None):
         return handlers[args.command](args)
     except (UsageError, BackendError, CheckpointError, DataError, VocabularyError, TrainingError, ValueError, RuntimeError) as exc:
         print(f"seqattn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file that could not be read or written; an earlier checkpoint is kept
+        print(f"seqattn {args.command}: error: {exc.strerror or exc} ({exc.filename or 'a file'})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"seqattn {args.command}: interrupted; the last finished epoch's checkpoint is kept", file=sys.stderr)

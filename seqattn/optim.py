@@ -1,6 +1,7 @@
 """Optimizers (the book's update rules, in place) and gradient clipping.
 
-Each optimizer: ``update(params, grads)``; ``state()`` / ``load_state(arrays)`` for checkpoints.
+Each optimizer: ``update(params, grads)``; ``state()`` / ``load_state(...)`` for checkpoints (which
+``seqattn.checkpoint`` files under the weights' names).
 Nothing here reads a value back to the host, so a training step on cupy never waits on the GPU.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .backend import get_xp, to_device, to_numpy
+from .backend import get_xp, to_numpy
 
 
 def clip_grads(grads, max_norm):
@@ -46,20 +47,18 @@ class Optimizer:
             self._step(p, g, *(state[s][k] for s in self.slots))
 
     def state(self):
-        """Numpy arrays and numbers that ``load_state`` restores exactly."""
-        arrays = {}
-        for s, lst in (self.state_arrays or {}).items():
-            for k, a in enumerate(lst):
-                arrays[f"{s}_{k}"] = to_numpy(a)
+        """({slot: [numpy array per param]}, meta) that ``load_state`` restores exactly."""
+        slots = {s: [to_numpy(a) for a in lst] for s, lst in (self.state_arrays or {}).items()}
         meta = {"name": type(self).__name__, "iter": self.iter, **{h: getattr(self, h) for h in self.hyper}}
-        return arrays, meta
+        return slots, meta
 
-    def load_state(self, arrays, meta, params):
+    def load_state(self, slots, meta, params):
+        """Restore ``state()``'s output; the arrays go to the device of ``params``."""
         self.iter = meta["iter"]
         for h in self.hyper:
             setattr(self, h, meta[h])
-        if self.slots and f"{self.slots[0]}_0" in arrays:
-            self.state_arrays = {s: [to_device(arrays[f"{s}_{k}"], dtype=p.dtype) for k, p in enumerate(params)] for s in self.slots}
+        if self.slots and all(s in slots for s in self.slots):
+            self.state_arrays = {s: [get_xp(p).asarray(a, dtype=p.dtype) for a, p in zip(slots[s], params)] for s in self.slots}
 
 
 class SGD(Optimizer):
@@ -139,3 +138,12 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
+
+
+def make_optimizer(name, lr=None):
+    """An optimizer by name (sgd, momentum, nesterov, adagrad, rmsprop, adam), with ``lr`` or its default."""
+    try:
+        cls = OPTIMIZERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
+    return cls() if lr is None else cls(lr=lr)

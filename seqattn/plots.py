@@ -8,7 +8,8 @@ import os
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on a file-only backend, or a one-line RuntimeError naming the extra."""
     try:
         import matplotlib
 
@@ -27,7 +28,7 @@ def _save(fig, path):
 
 def plot_history(history, path, title=None):
     """Test accuracy (and training loss) per epoch -> PNG at ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     if any("accuracy" in h for h in history):
@@ -47,7 +48,7 @@ def plot_history(history, path, title=None):
 def plot_attention(weights, sources, outputs, path, titles=None):
     """One heatmap per example: ``weights`` (n, S_out, S_src) with the source characters on the x
     axis and the generated characters on the y axis -> PNG at ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(weights)
     fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4), squeeze=False)
     for k, ax in enumerate(axes[0]):

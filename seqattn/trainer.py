@@ -8,10 +8,11 @@ import time
 
 import numpy as np
 
+from . import checkpoint
 from .backend import get_xp, to_device
-from .io import CheckpointError, read_npz
+from .checkpoint import CheckpointError
 from .metrics import EVAL_BATCH, exact_match
-from .optim import OPTIMIZERS, clip_grads
+from .optim import clip_grads
 
 
 class TrainingError(RuntimeError):
@@ -29,46 +30,40 @@ def _progress(total, desc, enabled):
 
 
 class Trainer:
-    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0)``.
+    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, codec=None)``.
 
     ``fit(x, t, epochs, x_test, t_test, start_id, checkpoint=PATH, resume=PATH)`` trains, evaluates
     exact-match accuracy on the test split after each epoch (on whole batches), saves ``checkpoint``
-    after each epoch (model, optimizer, history), and returns the history: a list of dicts with
+    after each epoch (model, codec, optimizer, history), and returns the history: a list of dicts with
     epoch, loss, accuracy and seconds. Batches are shuffled from (seed, epoch), and dropout is
     seeded from them too, so a resumed run repeats an uninterrupted one exactly.
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
-                 eval_batch_size=None, stop_id=None, meta=None, report_every=20):
+                 eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None):
         self.model, self.optimizer = model, optimizer
         self.batch_size, self.max_grad, self.seed = batch_size, max_grad, seed
         self.progress, self.log = progress, log
         self.eval_batch_size, self.stop_id = eval_batch_size, stop_id
         self.meta = meta or {}
+        self.codec = codec
         self.report_every = report_every
         self.history = []
         self.epoch = 0
 
     # ---------------------------------------------------------------------------- checkpoints
     def save(self, path):
-        arrays, ometa = self.optimizer.state()
-        self.model.save_params(
-            path,
-            extra_arrays={f"optim/{k}": v for k, v in arrays.items()},
-            extra_meta={"trainer": {"epoch": self.epoch, "history": self.history, "optimizer": ometa,
-                                    "batch_size": self.batch_size, "max_grad": self.max_grad, "seed": self.seed},
-                        **self.meta},
-        )
+        state = {"epoch": self.epoch, "history": self.history, "batch_size": self.batch_size,
+                 "max_grad": self.max_grad, "seed": self.seed}
+        checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
 
     def restore(self, path):
-        arrays, meta = read_npz(path)
+        arrays, meta = checkpoint.read(path)
         if "trainer" not in meta:
             raise CheckpointError(f"{path!r} holds a model but no training state to resume from")
-        self.model.set_state({k: v for k, v in arrays.items() if not k.startswith("optim/")}, meta, path)
+        checkpoint.set_weights(self.model, arrays, meta, path)
+        checkpoint.restore_optimizer(self.optimizer, self.model, arrays, meta, path)
         state = meta["trainer"]
-        if state["optimizer"]["name"] != type(self.optimizer).__name__:
-            raise CheckpointError(f"{path!r} was trained with {state['optimizer']['name']}, not {type(self.optimizer).__name__}")
-        self.optimizer.load_state({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}, state["optimizer"], self.model.params)
         self.epoch, self.history = state["epoch"], state["history"]
         return meta
 
@@ -78,10 +73,11 @@ class Trainer:
         if resume is not None:
             self.restore(resume)
             self.log(f"resumed from {resume} after epoch {self.epoch}")
-        xd, td = to_device(x), to_device(t)  # the whole training set moves to the device once
         N = len(x)
         if N == 0:
             raise ValueError("no training examples")
+        self._check_ids(x, t)
+        xd, td = to_device(x), to_device(t)  # the whole training set moves to the device once
         n_batches = math.ceil(N / self.batch_size)
         xp = get_xp(xd)
         while self.epoch < epochs:
@@ -110,6 +106,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self._check(mean, epoch, n_batches)
+            self._check_diverged(mean, epoch, checkpoint)
             record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds}
             if x_test is not None and len(x_test):
                 record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH, stop_id=self.stop_id)
@@ -122,6 +119,32 @@ class Trainer:
         model.set_train(False)
         return self.history
 
+    def _check_ids(self, *arrays):
+        """Every id inside the vocabulary, checked once on the host before training (on a GPU the
+        layers do not check, so that no step waits for it)."""
+        V = self.model.config["vocab_size"]
+        for name, a in zip(("sources", "targets"), arrays):
+            a = np.asarray(a) if isinstance(a, (np.ndarray, list)) else None
+            if a is not None and a.size and (a.min() < 0 or a.max() >= V):
+                raise ValueError(f"the training {name} hold id {int(a.max() if a.max() >= V else a.min())}, "
+                                 f"outside the model's vocabulary of size {V}")
+
+    def _check_diverged(self, mean, epoch, checkpoint):
+        """Stop before saving when the weights are no longer finite, or the loss is far above
+        guessing (log V), or above guessing and far above the best epoch so far: the last good
+        checkpoint stays as it is."""
+        xp = get_xp(*self.model.params)
+        finite = bool(xp.all(xp.asarray([xp.isfinite(p).all() for p in self.model.params])))  # one read per epoch
+        best = min((h["loss"] for h in self.history), default=math.inf)
+        guess = math.log(max(self.model.config["vocab_size"], 2))
+        worse_than_guessing = mean > 10 * guess or (mean > guess and mean > 10 * best)
+        if finite and not worse_than_guessing:
+            return
+        what = "the weights are no longer finite" if not finite else f"the loss rose to {mean:.4g}"
+        kept = f"the checkpoint of epoch {self.epoch} in {checkpoint} is kept" if checkpoint and self.history else "nothing was saved"
+        raise TrainingError(f"training diverged in epoch {epoch} ({what}; random guessing scores {guess:.2f}); "
+                            f"{kept}; lower the learning rate (--lr) or clip gradients (--max-grad)")
+
     @staticmethod
     def _check(mean, epoch, iteration):
         if not math.isfinite(mean):
@@ -129,11 +152,3 @@ class Trainer:
                 f"the loss became {mean} in epoch {epoch} by batch {iteration}; lower the learning rate (--lr) "
                 "or clip gradients (--max-grad)"
             )
-
-
-def make_optimizer(name, lr=None):
-    try:
-        cls = OPTIMIZERS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
-    return cls() if lr is None else cls(lr=lr)

@@ -102,3 +102,28 @@ def test_codec_pads_and_refuses_too_long():
         codec.encode_sources(["1234+5678"])
     with pytest.raises(VocabularyError, match="'x'"):
         codec.encode_sources(["1x2"])
+
+
+@pytest.mark.parametrize("fmt", ["qa", "tsv"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_codec_owns_reversal_both_ways(fmt, reverse):
+    """Training data, new input and the texts shown back all go through the codec: what it
+    encodes it decodes to the text as typed, and attention columns come back in reading order."""
+    if fmt == "qa":
+        lines = ["1+2  _3 ", "12+9 _21"]
+        srcs = ["1+2  ", "12+9 "]
+    else:
+        lines = ["abc\tx", "a\tyy", "cab\tz"]
+        srcs = ["abc", "a", "cab"]
+    codec, x, t = Codec.fit(lines, fmt, reverse)
+    np.testing.assert_array_equal(codec.encode_sources(srcs), x)
+    assert codec.decode_sources(x) == srcs
+    first = x[0][x[0] != codec.pad_id] if codec.pad_id is not None else x[0]
+    assert codec.vocab.decode(first, stop_at_end=False) == (srcs[0][::-1] if reverse else srcs[0])
+    # a weight map whose column j is the encoder's position j, read back in the text's order
+    w = np.arange(x.shape[1], dtype=float)[None, :]
+    cols = codec.reading_order(w, srcs[0])[0]
+    shown = [codec.vocab.id_to_char[int(x[0, int(j)])] for j in cols]
+    assert shown == codec.source_chars(srcs[0])
+    restored = Codec.from_meta(codec.to_meta())
+    np.testing.assert_array_equal(restored.encode_sources(srcs), x)

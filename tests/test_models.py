@@ -8,7 +8,7 @@ import pytest
 
 from conftest import assert_grads
 from seqattn.backend import get_xp, to_device, to_numpy
-from seqattn.io import CheckpointError
+from seqattn.checkpoint import CheckpointError
 from seqattn.models import AttentionSeq2seq, PeekySeq2seq, Seq2seq, load_model
 from seqattn.optim import Adam, clip_grads
 
@@ -113,11 +113,11 @@ def test_beam_width_one_is_greedy(cls):
 
 def _sequence_logprob(model, x, y, start):
     """log p(y | x) by teacher forcing, summed over steps."""
-    from seqattn.functional import log_softmax
+    from seqattn.ops import get_ops
 
     model.decoder.begin(model.encoder.forward(x[None]))
     scores = model.decoder.run(np.concatenate([[start], y[:-1]])[None])[0]
-    return float(log_softmax(scores.astype(np.float64))[np.arange(len(y)), y].sum())
+    return float(get_ops(scores).log_softmax(scores.astype(np.float64))[np.arange(len(y)), y].sum())
 
 
 @pytest.mark.parametrize("cls", [Seq2seq, AttentionSeq2seq])
@@ -253,3 +253,42 @@ def test_model_learns_tiny_task(cls, task):
     _train(model, xs, ts, epochs=30)
     out = model.generate(xs, START, 4)
     assert (out == ys).all(axis=1).mean() == 1.0
+
+
+def test_checkpoint_keeps_weights_by_name(tmp_path):
+    from seqattn.checkpoint import read_npz, write_npz_atomic
+
+    model = AttentionSeq2seq(V, 4, 6, score="concat", bidirectional=True, num_layers=2, pad_id=PAD, seed=5)
+    names = [n for n, _ in model.named_params()]
+    assert len(set(names)) == len(names) == len(model.params)
+    for name in ("encoder.embed.W", "encoder.lstm0.forward.Wx", "encoder.lstm1.backward.b", "decoder.lstm1.Wh",
+                 "decoder.affine.W", "decoder.attention.v"):
+        assert name in names
+    path = tmp_path / "m.npz"
+    model.save_params(path)
+    arrays, meta = read_npz(path)
+    assert set(arrays) == {f"model/{n}" for n in names} and meta["format"] == 2
+    # a model whose parts come in another order still gets every weight by its name
+    other = AttentionSeq2seq(V, 4, 6, score="concat", bidirectional=True, num_layers=2, pad_id=PAD, seed=6)
+    other.decoder.adopt(list(reversed(other.decoder.children)))
+    other.adopt(list(reversed(other.children)))
+    other.load_params(path)
+    mine = dict(model.named_params())
+    for name, p in other.named_params():
+        np.testing.assert_array_equal(p, mine[name])
+    # a missing weight is named; a checkpoint of the older, positional format is refused in one line
+    del arrays["model/decoder.affine.b"]
+    write_npz_atomic(tmp_path / "cut.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match="weight decoder.affine.b is missing"):
+        load_model(tmp_path / "cut.npz")
+    write_npz_atomic(tmp_path / "old.npz", {"param_0": np.zeros(3)}, {"format": 1, "seqattn_version": "0.1.0", "config": {}})
+    with pytest.raises(CheckpointError, match=r"older format \(checkpoint format 1, seqattn 0.1.0\)") as err:
+        load_model(tmp_path / "old.npz")
+    assert "\n" not in str(err.value)
+
+
+def test_misspelt_model_option_is_refused():
+    with pytest.raises(TypeError, match="unknown option 'bidirectinal'"):
+        AttentionSeq2seq(V, 4, 6, bidirectinal=True)
+    with pytest.raises(TypeError, match="unknown option 'score'; its own options are: none"):
+        PeekySeq2seq(V, 4, 6, score="dot")

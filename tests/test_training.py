@@ -9,15 +9,18 @@ from seqattn.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, clip_
 from seqattn.trainer import Trainer, TrainingError
 
 
-@pytest.mark.parametrize("opt,steps,expected", [
-    (SGD(lr=0.1), 1, [0.95, -2.025]),
-    (Momentum(lr=0.1, momentum=0.9), 2, [0.855, -2.0725]),
-    (Nesterov(lr=0.1, momentum=0.9), 1, [0.8645, -2.06775]),
-    (AdaGrad(lr=0.1), 1, [0.9, -2.1]),
-    (RMSprop(lr=0.1, decay_rate=0.99), 1, [0.0, -3.0]),
-    (Adam(lr=0.1), 1, [0.9, -2.1]),
+# Factories, not instances: an optimizer keeps state arrays on the device of its first update, so
+# one instance shared by the numpy and cupy cases would mix the two.
+@pytest.mark.parametrize("make,steps,expected", [
+    (lambda: SGD(lr=0.1), 1, [0.95, -2.025]),
+    (lambda: Momentum(lr=0.1, momentum=0.9), 2, [0.855, -2.0725]),
+    (lambda: Nesterov(lr=0.1, momentum=0.9), 1, [0.8645, -2.06775]),
+    (lambda: AdaGrad(lr=0.1), 1, [0.9, -2.1]),
+    (lambda: RMSprop(lr=0.1, decay_rate=0.99), 1, [0.0, -3.0]),
+    (lambda: Adam(lr=0.1), 1, [0.9, -2.1]),
 ])
-def test_optimizer_steps_by_hand(xp, opt, steps, expected):
+def test_optimizer_steps_by_hand(xp, make, steps, expected):
+    opt = make()
     p = xp.asarray([1.0, -2.0])
     g = xp.asarray([0.5, 0.25])
     for _ in range(steps):
@@ -51,7 +54,6 @@ def _data():
 
 def _trainer(vocab, seed=0, dropout=0.0):
     model = AttentionSeq2seq(len(vocab), 8, 16, seed=seed, num_layers=2 if dropout else 1, dropout=dropout)
-    model.vocab = vocab
     return Trainer(model, Adam(0.005), batch_size=64, max_grad=5.0, seed=seed, progress=False, log=lambda s: None)
 
 
@@ -77,7 +79,7 @@ def test_resume_refuses_other_model(tmp_path):
     tr = _trainer(vocab)
     tr.fit(x, t, 1, checkpoint=tmp_path / "c.npz")
     other = Trainer(PeekySeq2seq(len(vocab), 8, 16), Adam(), progress=False, log=lambda s: None)
-    from seqattn.io import CheckpointError
+    from seqattn.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="different model"):
         other.fit(x, t, 2, resume=tmp_path / "c.npz")

@@ -34,11 +34,22 @@ CASES = [str.lower, str.title, str.upper]
 FIRST, LAST = datetime.date(1970, 1, 1), datetime.date(2020, 12, 31)
 
 
+ADDITION_PAIRS = 1000 * 1001 // 2  # unordered pairs {a, b} of numbers 0..999
+
+
 def addition_lines(n=50000, seed=0):
-    """``n`` lines like ``16+75  _91  ``."""
+    """``n`` lines like ``16+75  _91  ``. At most ADDITION_PAIRS distinct pairs exist, and the
+    rarest are drawn rarely: asking for more than can be found in a bounded number of rounds is
+    a DataError, never an endless loop."""
+    from .text import DataError
+
+    if n > ADDITION_PAIRS:
+        raise DataError(f"the addition task has {ADDITION_PAIRS:,} distinct pairs; ask for at most that many examples")
     rng = np.random.default_rng(seed)
     seen, lines = set(), []
-    while len(lines) < n:
+    for _ in range(64):
+        if len(lines) >= n:
+            break
         m = 4 * (n - len(lines)) + 16
         digits = rng.integers(1, 4, (m, 2))
         values = (rng.random((m, 2)) * 10.0**digits).astype(np.int64)  # uniform among d-digit strings
@@ -47,6 +58,9 @@ def addition_lines(n=50000, seed=0):
             if key not in seen and len(lines) < n:
                 seen.add(key)
                 lines.append(f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5))
+    if len(lines) < n:
+        raise DataError(f"the addition task gave {len(lines):,} distinct pairs, fewer than the {n:,} asked for "
+                        "(its operands are mostly short, so long pairs are rare); ask for fewer examples")
     return lines
 
 

@@ -54,6 +54,8 @@ def parse_qa(lines, source="data"):
         at = line.find("_")
         if at < 0:
             raise DataError(f"{source}, line {n}: no '_' between question and answer in {line!r}")
+        if not line[:at].strip() or not line[at + 1 :].strip():
+            raise DataError(f"{source}, line {n}: empty {'question' if not line[:at].strip() else 'answer'} in {line!r}")
         if width is None:
             width = (at, len(line))
         elif (at, len(line)) != width:
@@ -74,7 +76,7 @@ def qa_vocab(questions, answers):
     return vocab
 
 
-def encode_qa(texts, vocab, width, source="input", first_line=1):
+def encode_fixed(texts, vocab, width, source="input", first_line=1):
     """Fixed-width texts -> (N, width) ids; shorter texts are padded with spaces as in the files."""
     out = np.empty((len(texts), width), dtype=np.int64)
     for n, text in enumerate(texts):
@@ -84,15 +86,12 @@ def encode_qa(texts, vocab, width, source="input", first_line=1):
     return out
 
 
-def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data", vocab=None):
+def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
     """The book's format from lines -> (x_train, t_train), (x_test, t_test), vocab."""
-    questions, answers = parse_qa(lines, source)
-    vocab = vocab or qa_vocab(questions, answers)
-    x = encode_qa(questions, vocab, len(questions[0]), source)
-    t = encode_qa(answers, vocab, len(answers[0]), source)
-    if reverse:
-        x = x[:, ::-1].copy()
-    return (*split(x, t, seed, test_ratio), vocab)
+    from .codec import Codec
+
+    codec, x, t = Codec.fit(lines, "qa", reverse, source)
+    return (*split(x, t, seed, test_ratio), codec.vocab)
 
 
 # --------------------------------------------------------------------- tab-separated pairs
@@ -117,37 +116,23 @@ def pairs_vocab(sources, targets):
     return vocab
 
 
-def encode_sources(texts, vocab, reverse=False, width=None, source="input"):
-    """Texts of any length -> (N, width) ids, right-padded with the pad id."""
-    ids = [vocab.encode(t, where=f"{source}, line {n}") for n, t in enumerate(texts, 1)]
-    if reverse:
-        ids = [a[::-1] for a in ids]
-    width = width or max(len(a) for a in ids)
-    out = np.full((len(ids), width), vocab.pad_id, dtype=np.int64)
-    for n, a in enumerate(ids):
+def pad_rows(rows, pad_id, width=None, source="input", what="tokens"):
+    """Id arrays of any length -> (N, width) ids, right-padded with ``pad_id``."""
+    width = width or max(len(a) for a in rows)
+    out = np.full((len(rows), width), pad_id, dtype=np.int64)
+    for n, a in enumerate(rows):
         if len(a) > width:
-            raise DataError(f"{source}, line {n + 1}: {len(a)} characters, more than the model's {width}")
+            raise DataError(f"{source}, line {n + 1}: {len(a)} {what}, more than the model's {width}")
         out[n, : len(a)] = a
     return out
 
 
-def encode_targets(texts, vocab, width=None, source="input"):
-    """Texts -> (N, width) ids as <s> text </s> <pad>..."""
-    ids = [np.concatenate(([vocab.start_id], vocab.encode(t, where=f"{source}, line {n}"), [vocab.end_id])) for n, t in enumerate(texts, 1)]
-    width = max(width or 0, max(len(a) for a in ids))
-    out = np.full((len(ids), width), vocab.pad_id, dtype=np.int64)
-    for n, a in enumerate(ids):
-        out[n, : len(a)] = a
-    return out
-
-
-def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data", vocab=None):
+def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
     """``source<TAB>target`` lines -> (x_train, t_train), (x_test, t_test), vocab."""
-    sources, targets = parse_pairs(lines, source)
-    vocab = vocab or pairs_vocab(sources, targets)
-    x = encode_sources(sources, vocab, reverse, source=source)
-    t = encode_targets(targets, vocab, source=source)
-    return (*split(x, t, seed, test_ratio), vocab)
+    from .codec import Codec
+
+    codec, x, t = Codec.fit(lines, "tsv", reverse, source)
+    return (*split(x, t, seed, test_ratio), codec.vocab)
 
 
 def detect_format(lines):

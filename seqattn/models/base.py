@@ -1,68 +1,77 @@
-"""What the three models share: teacher-forced loss, backward, batched generation, checkpoints."""
+"""What the models share: teacher-forced loss, backward, batched generation, checkpoints."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import __version__
-from ..backend import get_xp, to_device, to_numpy
-from ..io import CheckpointError, read_npz, write_npz_atomic
-from ..layers import TimeSoftmaxWithLoss
+from ..backend import get_xp
+from ..layers import Composite, TimeSoftmaxWithLoss, frozen_weights
 from ..layers.base import check_int, check_mask
 from . import search
 from .encoder import Encoder
 from .init import Initializer
 
-FORMAT = 1
 
-
-class Seq2seqBase:
+class Seq2seqBase(Composite):
     """forward(xs (N,Ts), ts (N,Tt), mask=None) -> loss; backward(dout=1);
     generate(xs, start_id, sample_size, beam_width=1, ...) -> (N, sample_size) ids.
 
     The decoder reads ``ts[:, :-1]`` and is scored on ``ts[:, 1:]`` (teacher forcing). With
     ``pad_id`` set, source positions equal to it are masked out and targets equal to it ignored.
+    Inputs are checked here, once; the layers below only check shapes.
     """
 
     kind = None  # "seq2seq", "peeky", "attention": set by each model
     decoder_class = None
+    options = {}  # the options only this model takes, with their defaults
 
     def __init__(self, vocab_size, wordvec_size=16, hidden_size=128, *, pad_id=None, seed=None, init="default",
-                 dtype="float32", encoder_options=None, decoder_options=None, **config):
-        for name, value in (("vocab_size", vocab_size), ("wordvec_size", wordvec_size), ("hidden_size", hidden_size)):
+                 dtype="float32", **options):
+        name = type(self).__name__
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            takes = ", ".join(self.options) or "none"
+            raise TypeError(f"{name}: unknown option {', '.join(map(repr, unknown))}; its own options are: {takes}")
+        for key, value in (("vocab_size", vocab_size), ("wordvec_size", wordvec_size), ("hidden_size", hidden_size)):
             if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {value!r}")
+                raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
+        options = {**self.options, **options}
         self.config = dict(model=self.kind, vocab_size=int(vocab_size), wordvec_size=int(wordvec_size),
                            hidden_size=int(hidden_size), pad_id=pad_id, seed=seed, init=init,
-                           dtype=np.dtype(dtype).name, **config)
+                           dtype=np.dtype(dtype).name, **options)
         ini = Initializer(seed, dtype, init)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        self.encoder = Encoder(ini, V, D, H, **(encoder_options or {}))
-        self.decoder = self.decoder_class(ini, V, D, H, **(decoder_options or {}))
+        encoder_options, decoder_options = self.part_options(**options)
+        self.encoder = Encoder(ini, V, D, H, **encoder_options)
+        self.decoder = self.decoder_class(ini, V, D, H, **decoder_options)
         self.loss_layer = TimeSoftmaxWithLoss(ignore_index=-1)
-        self.params = self.encoder.params + self.decoder.params
-        self.grads = self.encoder.grads + self.decoder.grads
+        self.adopt([("encoder", self.encoder), ("decoder", self.decoder)])
         self.pad_id = pad_id
-        self.vocab = None  # set by the caller when there is one; saved in checkpoints
+
+    def part_options(self, **options):
+        """The model's options -> (encoder's, decoder's) keyword arguments."""
+        return {}, {}
 
     # ------------------------------------------------------------------------------- training
-    def _source_mask(self, xs, mask):
+    def _inputs(self, xs, mask):
+        name = type(self).__name__
+        xs = check_int(xs, "xs", name, ndim=2)
+        get_xp(xs, *self.params)
         if mask is None and self.pad_id is not None:
             mask = xs != self.pad_id
-        return check_mask(mask, xs.shape, type(self).__name__)
-
-    def _check_ids(self, a, name):
-        a = check_int(a, name, type(self).__name__, ndim=2)
-        get_xp(a, *self.params)
-        return a
+        elif mask is not None:
+            check_mask(mask.astype(bool, copy=False), xs.shape, name)
+            mask = mask.astype(bool, copy=False)
+        return xs, mask
 
     def forward(self, xs, ts, mask=None):
         """xs: (N, Ts) int source ids; ts: (N, Tt) int targets starting with the start id."""
-        xs, ts = self._check_ids(xs, "xs"), self._check_ids(ts, "ts")
+        xs, mask = self._inputs(xs, mask)
+        ts = check_int(ts, "ts", type(self).__name__, ndim=2)
         if xs.shape[0] != ts.shape[0] or ts.shape[1] < 2:
             raise ValueError(f"{type(self).__name__}: xs {tuple(xs.shape)} and ts {tuple(ts.shape)} need the same N and ts at least 2 steps")
-        xp = get_xp(xs)
-        enc = self.encoder.forward(xs, self._source_mask(xs, mask))
+        xp = get_xp(xs, ts)
+        enc = self.encoder.forward(xs, mask)
         self.decoder.begin(enc)
         scores = self.decoder.run(ts[:, :-1])
         targets = ts[:, 1:]
@@ -93,63 +102,43 @@ class Seq2seqBase:
         """Decode a whole batch: xs (N, Ts) int ids -> (N, sample_size) int ids.
 
         Greedy at ``beam_width`` 1, batched beam search above. After ``stop_id`` a row is filled
-        with ``pad_id`` (or ``stop_id`` when the model has none). Dropout is off while decoding.
+        with ``pad_id`` (or ``stop_id`` when the model has none). Dropout is off while decoding,
+        and the weights' derived layouts are built once for the whole call.
         """
-        xs = self._check_ids(xs, "xs")
+        xs, mask = self._inputs(xs, mask)
         if beam_width < 1 or sample_size < 0:
             raise ValueError("generate: beam_width must be at least 1 and sample_size not negative")
         xp = get_xp(xs)
         train = [d.train for s in (self.encoder.stack, self.decoder.stack) for d in s.drops if d is not None]
         self.set_train(False)
         try:
-            enc = self.encoder.forward(xs, self._source_mask(xs, mask))
-            self.decoder.begin(enc)
-            fill = self.pad_id if self.pad_id is not None else stop_id
-            N = xs.shape[0]
-            if beam_width == 1:
-                return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
-            return search.beam(self.decoder, N, start_id, sample_size, beam_width, stop_id, fill, length_penalty, xp=xp)
+            with frozen_weights():
+                enc = self.encoder.forward(xs, mask)
+                self.decoder.begin(enc)
+                fill = self.pad_id if self.pad_id is not None else stop_id
+                N = xs.shape[0]
+                if beam_width == 1:
+                    return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
+                return search.beam(self.decoder, N, start_id, sample_size, beam_width, stop_id, fill, length_penalty, xp=xp)
         finally:
             if train:
                 self.set_train(train[0])
 
     # ---------------------------------------------------------------------------- checkpoints
-    def state(self):
-        """Everything needed to rebuild this model: (arrays, meta)."""
-        arrays = {f"param_{k}": to_numpy(p) for k, p in enumerate(self.params)}
-        meta = {"format": FORMAT, "seqattn_version": __version__, "config": self.config,
-                "vocab": None if self.vocab is None else self.vocab.to_dict()}
-        return arrays, meta
+    def save_params(self, path, codec=None):
+        """Write the weights (by name), the options and, if given, the codec to one .npz, atomically."""
+        from .. import checkpoint
 
-    def save_params(self, path, extra_arrays=None, extra_meta=None):
-        """Write the weights, configuration and vocabulary to one .npz, atomically."""
-        arrays, meta = self.state()
-        arrays.update(extra_arrays or {})
-        meta.update(extra_meta or {})
-        write_npz_atomic(path, arrays, meta)
+        checkpoint.save(path, self, codec=codec)
 
     def load_params(self, path):
-        """Load weights saved by ``save_params`` into this model (any backend to any backend)."""
-        arrays, meta = read_npz(path)
-        self.set_state(arrays, meta, path)
+        """Load the weights saved at ``path`` into this model (from any backend to any backend);
+        returns the checkpoint's meta."""
+        from .. import checkpoint
+
+        arrays, meta = checkpoint.read(path)
+        checkpoint.set_weights(self, arrays, meta, path)
         return meta
-
-    def set_state(self, arrays, meta, path="checkpoint"):
-        config = meta.get("config", {})
-        mine = {k: v for k, v in self.config.items() if k not in ("seed", "init", "dtype")}
-        theirs = {k: v for k, v in config.items() if k not in ("seed", "init", "dtype")}
-        if mine != theirs:
-            diff = {k: (theirs.get(k), mine.get(k)) for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)}
-            raise CheckpointError(f"{path!r} holds a different model: " + ", ".join(f"{k} is {a!r} there but {b!r} here" for k, (a, b) in sorted(diff.items())))
-        for k, p in enumerate(self.params):
-            key = f"param_{k}"
-            if key not in arrays or arrays[key].shape != p.shape:
-                raise CheckpointError(f"{path!r} does not fit this model: {key} is missing or has another shape")
-            p[...] = to_device(arrays[key], dtype=p.dtype)
-        if meta.get("vocab") is not None:
-            from ..data.vocab import Vocab
-
-            self.vocab = Vocab.from_dict(meta["vocab"])
 
 
 def attention_weights_of(model, xs, ys, start_id, mask=None):

@@ -13,11 +13,11 @@ one step at a time (T = 1), through the same layers.
 from __future__ import annotations
 
 from ..backend import get_xp
-from ..layers import TimeAffine, TimeAttention, TimeEmbedding
+from ..layers import Composite, TimeAffine, TimeAttention, TimeEmbedding
 from .stack import LSTMStack
 
 
-class Decoder:
+class Decoder(Composite):
     """The book's decoder: embedding, LSTM (started from the encoder's final state), affine."""
 
     def __init__(self, init, V, D, H, num_layers=1, skip=False, dropout=0.0, lstm_input=None, affine_input=None):
@@ -25,8 +25,10 @@ class Decoder:
         self.embed = TimeEmbedding(init.embedding(V, D))
         self.stack = LSTMStack(init, lstm_input or D, H, num_layers=num_layers, skip=skip, dropout=dropout, stateful=True)
         self.affine = TimeAffine(*init.affine(affine_input or H, V))
-        self.params = self.embed.params + self.stack.params + self.affine.params
-        self.grads = self.embed.grads + self.stack.grads + self.affine.grads
+        self.adopt(self._children())
+
+    def _children(self):
+        return [("embed", self.embed), ("", self.stack), ("affine", self.affine)]
 
     def begin(self, enc):
         self.stack.set_states(enc.finals)
@@ -92,8 +94,7 @@ class AttentionDecoder(Decoder):
             self.attention = TimeAttention("concat", W=init.normal(2 * H, A, scale=1 / (2 * H) ** 0.5), v=init.normal(A, scale=1 / A**0.5))
         else:
             self.attention = TimeAttention(score)
-        self.params += self.attention.params
-        self.grads += self.attention.grads
+        self.adopt(self._children() + [("attention", self.attention)])
         self.enc = None
 
     def begin(self, enc):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..layers import TimeEmbedding
+from ..layers import Composite, TimeEmbedding
 from .stack import LSTMStack
 
 
@@ -16,12 +16,11 @@ class EncoderOutput:
     mask: object  # (N, T) bool or None
 
 
-class Encoder:
+class Encoder(Composite):
     def __init__(self, init, V, D, H, **stack_options):
         self.embed = TimeEmbedding(init.embedding(V, D))
         self.stack = LSTMStack(init, D, H, **stack_options)
-        self.params = self.embed.params + self.stack.params
-        self.grads = self.embed.grads + self.stack.grads
+        self.adopt([("embed", self.embed), ("", self.stack)])
 
     def forward(self, xs, mask=None):
         """xs: (N, T) int ids -> EncoderOutput."""

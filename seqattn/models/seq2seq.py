@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..layers.attention import SCORES
+from ..layers import SCORES
 from .base import Seq2seqBase
 from .decoders import AttentionDecoder, Decoder, PeekyDecoder
 
@@ -23,6 +23,11 @@ class PeekySeq2seq(Seq2seqBase):
     decoder_class = PeekyDecoder
 
 
+# The options only the attention model takes, with their defaults: the one list that the
+# command line, checkpoints and the constructor follow.
+ATTENTION_OPTIONS = {"score": "dot", "bidirectional": False, "num_layers": 1, "skip": False, "dropout": 0.0}
+
+
 class AttentionSeq2seq(Seq2seqBase):
     """``AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, score="dot", bidirectional=False,
     num_layers=1, skip=False, dropout=0.0)`` (chapter 8 and its extensions).
@@ -36,15 +41,18 @@ class AttentionSeq2seq(Seq2seqBase):
 
     kind = "attention"
     decoder_class = AttentionDecoder
+    options = ATTENTION_OPTIONS
 
     def __init__(self, vocab_size, wordvec_size=16, hidden_size=256, score="dot", bidirectional=False,
                  num_layers=1, skip=False, dropout=0.0, **kw):
+        super().__init__(vocab_size, wordvec_size, hidden_size, score=score, bidirectional=bidirectional,
+                         num_layers=num_layers, skip=skip, dropout=dropout, **kw)
+
+    def part_options(self, score, bidirectional, num_layers, skip, dropout):
         if score not in SCORES:
             raise ValueError(f"AttentionSeq2seq: unknown score {score!r}; choose one of {', '.join(SCORES)}")
         stack = dict(num_layers=num_layers, skip=skip, dropout=dropout)
-        super().__init__(vocab_size, wordvec_size, hidden_size, score=score, bidirectional=bidirectional,
-                         encoder_options=dict(stack, bidirectional=bidirectional),
-                         decoder_options=dict(stack, score=score), **stack, **kw)
+        return dict(stack, bidirectional=bidirectional), dict(stack, score=score)
 
 
 MODELS = {"seq2seq": Seq2seq, "peeky": PeekySeq2seq, "attention": AttentionSeq2seq}

@@ -3,23 +3,25 @@ connections and dropout between layers. Encoders and decoders are built on it.""
 
 from __future__ import annotations
 
-from ..backend import get_xp
-from ..layers import TimeBiLSTM, TimeDropout, TimeLSTM
+from ..layers import Composite, TimeBiLSTM, TimeDropout, TimeLSTM
 
 
-class LSTMStack:
+class LSTMStack(Composite):
     """forward(xs (N,T,D), mask=None) -> hs (N,T,H).
 
     ``bidirectional``: each layer runs H/2 units each way, concatenated to H, so the stack's width
     does not depend on it. ``skip``: layers after the first add their input to their output.
     ``dropout``: applied to the output of every layer (between layers, and before what follows).
     ``finals()`` gives each layer's final h (N,H) (both directions concatenated when bidirectional);
-    ``backward(dhs, dfinals)`` takes gradients for those as well.
+    ``backward(dhs, dfinals)`` takes gradients for those as well. Layer k's weights are named
+    ``lstm<k>`` (``lstm<k>.forward`` and ``lstm<k>.backward`` when bidirectional).
     """
 
     def __init__(self, init, D, H, num_layers=1, bidirectional=False, skip=False, dropout=0.0, stateful=False):
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be at least 0 and below 1, got {dropout}")
         if bidirectional and H % 2:
             raise ValueError(f"a bidirectional encoder splits hidden_size between directions: it must be even, got {H}")
         self.H, self.skip, self.bidirectional = H, skip, bidirectional
@@ -31,8 +33,7 @@ class LSTMStack:
             else:
                 self.lstms.append(TimeLSTM(*init.lstm(d_in, H), stateful=stateful))
             self.drops.append(TimeDropout(dropout) if dropout > 0 else None)
-        self.params = [p for layer in self.lstms for p in layer.params]
-        self.grads = [g for layer in self.lstms for g in layer.grads]
+        self.adopt([(f"lstm{k}", layer) for k, layer in enumerate(self.lstms)])
 
     def _residual(self, k):
         return self.skip and k > 0
@@ -59,9 +60,6 @@ class LSTMStack:
         return dhs
 
     def finals(self):
-        if self.bidirectional:
-            xp = get_xp(self.lstms[0].forward_lstm.h)
-            return [xp.concatenate((b.forward_lstm.h, b.backward_lstm.h), axis=1) for b in self.lstms]
         return [lstm.h for lstm in self.lstms]
 
     def dfinals(self):
