@@ -13,9 +13,11 @@ from .embedding import Embedding, TimeEmbedding
 from .loss import Softmax, SoftmaxWithLoss, TimeSoftmaxWithLoss
 from .lstm import TimeBiLSTM, TimeLSTM
 from .recurrent import TimeGRU, TimeRNN
+from .transformer import FeedForward, LayerNorm, MultiHeadAttention, PositionalEncoding, sinusoid_table
 
 __all__ = [
-    "Affine", "Attention", "AttentionWeight", "Composite", "Embedding", "GRU", "Layer", "LSTM", "RNN", "SCORES",
+    "Affine", "Attention", "AttentionWeight", "Composite", "Embedding", "FeedForward", "GRU", "Layer", "LayerNorm", "LSTM",
+    "MultiHeadAttention", "PositionalEncoding", "RNN", "SCORES", "sinusoid_table",
     "Softmax", "SoftmaxWithLoss", "TimeAffine", "TimeAttention", "TimeBiLSTM", "TimeDropout", "TimeEmbedding",
     "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum", "frozen_weights",
 ]

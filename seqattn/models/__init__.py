@@ -1,8 +1,11 @@
-"""Seq2seq, PeekySeq2seq and AttentionSeq2seq, and loading them from checkpoints."""
+"""Seq2seq, PeekySeq2seq, AttentionSeq2seq and TransformerSeq2seq, and loading them from checkpoints."""
 
 from ..checkpoint import CheckpointError, load_model
 from .base import Seq2seqBase, attention_weights_of
 from .seq2seq import ATTENTION_OPTIONS, MODELS, AttentionSeq2seq, PeekySeq2seq, Seq2seq
+from .transformer import TRANSFORMER_OPTIONS, TransformerSeq2seq
+
+MODELS["transformer"] = TransformerSeq2seq
 
 
 def model_from_config(config):
@@ -14,5 +17,5 @@ def model_from_config(config):
     return MODELS[kind](**config)
 
 
-__all__ = ["ATTENTION_OPTIONS", "AttentionSeq2seq", "CheckpointError", "MODELS", "PeekySeq2seq", "Seq2seq", "Seq2seqBase",
+__all__ = ["ATTENTION_OPTIONS", "TRANSFORMER_OPTIONS", "TransformerSeq2seq", "AttentionSeq2seq", "CheckpointError", "MODELS", "PeekySeq2seq", "Seq2seq", "Seq2seqBase",
            "attention_weights_of", "load_model", "model_from_config"]

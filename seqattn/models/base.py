@@ -27,26 +27,40 @@ class Seq2seqBase(Composite):
 
     def __init__(self, vocab_size, wordvec_size=16, hidden_size=128, *, pad_id=None, seed=None, init="default",
                  dtype="float32", **options):
-        name = type(self).__name__
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            takes = ", ".join(self.options) or "none"
-            raise TypeError(f"{name}: unknown option {', '.join(map(repr, unknown))}; its own options are: {takes}")
-        for key, value in (("vocab_size", vocab_size), ("wordvec_size", wordvec_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
-        options = {**self.options, **options}
-        self.config = dict(model=self.kind, vocab_size=int(vocab_size), wordvec_size=int(wordvec_size),
-                           hidden_size=int(hidden_size), pad_id=pad_id, seed=seed, init=init,
-                           dtype=np.dtype(dtype).name, **options)
-        ini = Initializer(seed, dtype, init)
+        options = self._options(options)
+        ini = self._configure(dict(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size),
+                              pad_id, seed, init, dtype, options)
         V, D, H = vocab_size, wordvec_size, hidden_size
         encoder_options, decoder_options = self.part_options(**options)
-        self.encoder = Encoder(ini, V, D, H, **encoder_options)
-        self.decoder = self.decoder_class(ini, V, D, H, **decoder_options)
+        self._setup(Encoder(ini, V, D, H, **encoder_options), self.decoder_class(ini, V, D, H, **decoder_options), pad_id)
+
+    def _options(self, given):
+        """The model's own options: the given ones over the defaults; a misspelt one is refused."""
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            takes = ", ".join(self.options) or "none"
+            raise TypeError(f"{type(self).__name__}: unknown option {', '.join(map(repr, unknown))}; its own options are: {takes}")
+        return {**self.options, **given}
+
+    def _configure(self, sizes, pad_id, seed, init, dtype, options):
+        """Check the sizes, record the configuration (what a checkpoint rebuilds the model from)
+        and return the weights' Initializer."""
+        for key, value in sizes.items():
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, got {value!r}")
+        self.config = dict(model=self.kind, **{k: int(v) for k, v in sizes.items()}, pad_id=pad_id, seed=seed, init=init,
+                           dtype=np.dtype(dtype).name, **options)
+        return Initializer(seed, dtype, init)
+
+    def _setup(self, encoder, decoder, pad_id):
+        self.encoder, self.decoder = encoder, decoder
         self.loss_layer = TimeSoftmaxWithLoss(ignore_index=-1)
-        self.adopt([("encoder", self.encoder), ("decoder", self.decoder)])
+        self.adopt([("encoder", encoder), ("decoder", decoder)])
         self.pad_id = pad_id
+
+    def dropouts(self):
+        """Every dropout layer of the model, in a fixed order."""
+        return [d for part in (self.encoder, self.decoder) for d in part.drops if d is not None]
 
     def part_options(self, **options):
         """The model's options -> (encoder's, decoder's) keyword arguments."""
@@ -86,15 +100,14 @@ class Seq2seqBase(Composite):
 
     def set_train(self, train=True):
         """Switch dropout on (training) or off (evaluation, generation)."""
-        self.encoder.stack.set_train(train)
-        self.decoder.stack.set_train(train)
+        for d in self.dropouts():
+            d.train = train
 
     def seed_dropout(self, seed):
         """Make the dropout masks of what follows reproducible."""
         from ..backend import default_rng
 
-        drops = [d for s in (self.encoder.stack, self.decoder.stack) for d in s.drops if d is not None]
-        for k, d in enumerate(drops):
+        for k, d in enumerate(self.dropouts()):
             d.rng = default_rng(int(seed) * 1009 + k)  # an int seed: cupy takes no sequences
 
     # ----------------------------------------------------------------------------- generation
@@ -109,12 +122,12 @@ class Seq2seqBase(Composite):
         if beam_width < 1 or sample_size < 0:
             raise ValueError("generate: beam_width must be at least 1 and sample_size not negative")
         xp = get_xp(xs)
-        train = [d.train for s in (self.encoder.stack, self.decoder.stack) for d in s.drops if d is not None]
+        train = [d.train for d in self.dropouts()]
         self.set_train(False)
         try:
             with frozen_weights():
                 enc = self.encoder.forward(xs, mask)
-                self.decoder.begin(enc)
+                self.decoder.begin(enc, capacity=sample_size)
                 fill = self.pad_id if self.pad_id is not None else stop_id
                 N = xs.shape[0]
                 if beam_width == 1:

@@ -1,7 +1,8 @@
 """The three decoders. Each has the same interface so that training, greedy decoding and beam
 search are written once:
 
-    begin(enc)        take the encoder's output and set the initial state
+    begin(enc, capacity=None)  take the encoder's output and set the initial state (generation
+                      says how many steps it will run)
     run(xs)           xs (N, T) int ids -> scores (N, T, V), continuing from the current state
     backward(dscores) -> (dhs_enc or None, dfinals) for the encoder
     reorder(idx)      keep rows ``idx`` of all state (beam search)
@@ -26,11 +27,13 @@ class Decoder(Composite):
         self.stack = LSTMStack(init, lstm_input or D, H, num_layers=num_layers, skip=skip, dropout=dropout, stateful=True)
         self.affine = TimeAffine(*init.affine(affine_input or H, V))
         self.adopt(self._children())
+        self.drops = self.stack.drops
 
     def _children(self):
         return [("embed", self.embed), ("", self.stack), ("affine", self.affine)]
 
-    def begin(self, enc):
+    def begin(self, enc, capacity=None):
+        """Start from the encoder's output (``capacity``, the steps generation will run, is not needed)."""
         self.stack.set_states(enc.finals)
 
     def run(self, xs):
@@ -52,7 +55,7 @@ class PeekyDecoder(Decoder):
         super().__init__(init, V, D, H, lstm_input=H + D, affine_input=2 * H, **options)
         self.peek = None
 
-    def begin(self, enc):
+    def begin(self, enc, capacity=None):
         super().begin(enc)
         self.peek = enc.finals[-1]
 
@@ -97,7 +100,7 @@ class AttentionDecoder(Decoder):
         self.adopt(self._children() + [("attention", self.attention)])
         self.enc = None
 
-    def begin(self, enc):
+    def begin(self, enc, capacity=None):
         super().begin(enc)
         self.enc = enc
 

@@ -21,6 +21,7 @@ class Encoder(Composite):
         self.embed = TimeEmbedding(init.embedding(V, D))
         self.stack = LSTMStack(init, D, H, **stack_options)
         self.adopt([("embed", self.embed), ("", self.stack)])
+        self.drops = self.stack.drops
 
     def forward(self, xs, mask=None):
         """xs: (N, T) int ids -> EncoderOutput."""

@@ -33,6 +33,13 @@ class Initializer:
     def zeros(self, *shape):
         return self._dev(np.zeros(shape))
 
+    def ones(self, *shape):
+        return self._dev(np.ones(shape))
+
+    def table(self, a):
+        """A fixed array (a position table) in this model's dtype, on the device."""
+        return self._dev(np.asarray(a))
+
     def embedding(self, V, D):
         return self.normal(V, D, scale=0.01 if self.scheme == "book" else 1.0)
 

@@ -69,30 +69,32 @@ _LSTM_BACKWARD = (
     "seqattn_lstm_backward",
 )
 
-# One thread per row of the (rows, cols) scores; the key mask (N, cols) is shared by the
-# rows_per_mask consecutive rows of one example.
+# One thread per row of the (rows, cols) scores. The key mask (N, cols) is shared by the
+# rows_per_mask consecutive rows of one example; with causal, row r is query r % Tq, which sees
+# the keys up to its position cols - Tq + r % Tq.
 _MASKED_SOFTMAX = r"""
 extern "C" __global__ void seqattn_masked_softmax(const REAL* x, const bool* mask, REAL* y,
                                                   const int rows, const int cols, const int rows_per_mask,
-                                                  const int has_mask) {
+                                                  const int has_mask, const int Tq, const int causal) {
     const int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
     const REAL* xr = x + (size_t)r * cols;
     REAL* yr = y + (size_t)r * cols;
     const bool* m = mask + (size_t)(r / rows_per_mask) * cols;
+    const int last = causal ? cols - Tq + r % Tq : cols - 1;
     REAL top = 0;
     bool any = false;
-    for (int k = 0; k < cols; ++k) {
+    for (int k = 0; k <= last; ++k) {
         if (!has_mask || m[k]) { top = any ? max(top, xr[k]) : xr[k]; any = true; }
     }
     REAL total = 0;
     for (int k = 0; k < cols; ++k) {
-        const REAL e = (any && (!has_mask || m[k])) ? exp(xr[k] - top) : (REAL)0;
+        const REAL e = (any && k <= last && (!has_mask || m[k])) ? exp(xr[k] - top) : (REAL)0;
         yr[k] = e;
         total += e;
     }
     if (!any) return;
-    for (int k = 0; k < cols; ++k) yr[k] /= total;
+    for (int k = 0; k <= last; ++k) yr[k] /= total;
 }
 """
 
@@ -124,17 +126,18 @@ class CupyOps(Ops):
     def check_ids(self, idx, V, who):
         return None
 
-    def masked_softmax(self, S, mask):
+    def masked_softmax(self, S, mask, causal=False):
         xp = self.xp
         S = xp.ascontiguousarray(S)
-        N, Tq, Tk = S.shape
+        N, Tq, Tk = S.shape[0], S.shape[-2], S.shape[-1]
         y = xp.empty_like(S)
-        rows = N * Tq
+        rows = S.size // max(Tk, 1)
         m = xp.ascontiguousarray(mask) if mask is not None else xp.ones((1, 1), dtype=bool)
         threads = 128
         kernel = self._raw(_MASKED_SOFTMAX, "seqattn_masked_softmax", S.dtype)
         kernel(((rows + threads - 1) // threads,), (threads,),
-               (S, m, y, np.int32(rows), np.int32(Tk), np.int32(max(Tq, 1)), np.int32(mask is not None)))
+               (S, m, y, np.int32(rows), np.int32(Tk), np.int32(max(rows // max(N, 1), 1)), np.int32(mask is not None),
+                np.int32(Tq), np.int32(bool(causal))))
         return y
 
     def recurrent_forward(self, cell, W, xs, states, mask, ws):

@@ -71,22 +71,64 @@ class Ops:
         y -= self.xp.log(self.xp.exp(y).sum(axis=-1, keepdims=True))
         return y
 
-    def masked_softmax(self, S, mask):
-        """Attention weights: S (N, Tq, Tk) scores, mask (N, Tk) bool (False at padding) or None
-        -> softmax over Tk with padded keys at exactly 0; a row with no real key is all 0."""
-        if mask is None:
+    def masked_softmax(self, S, mask, causal=False):
+        """Attention weights: softmax over the last axis of S (N, ..., Tq, Tk) with the keys a
+        query may not see at exactly 0: padded keys, where ``mask`` (N, Tk) bool is False, and
+        with ``causal`` the keys after the query's own position (the Tq queries are the last Tq of
+        the Tk positions, so one new query sees every key). A row with no key to see is all 0."""
+        m = self.attention_mask(S.shape, mask, causal)
+        if m is None:
             return self.softmax(S)
-        m = mask[:, None, :]
         a = self.softmax(self.xp.where(m, S, MASK_VALUE).astype(S.dtype, copy=False))
         a *= m
         return a
 
+    def attention_mask(self, shape, mask, causal):
+        """The bool mask (broadcastable to ``shape`` (N, ..., Tq, Tk)) of masked_softmax, or None."""
+        xp = self.xp
+        Tq, Tk = shape[-2:]
+        m = None if mask is None else mask.reshape(mask.shape[0], *(1,) * (len(shape) - 2), Tk)
+        if causal:
+            c = xp.arange(Tk)[None, :] <= xp.arange(Tq)[:, None] + (Tk - Tq)
+            m = c if m is None else m & c
+        return m
+
+    # ----------------------------------------------------------------- layer normalisation
+    def layer_norm(self, x, gamma, beta, eps):
+        """y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis -> (y, cache)."""
+        mu = x.mean(axis=-1, keepdims=True)
+        xc = x - mu
+        rstd = 1 / self.xp.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
+        xhat = xc * rstd
+        return xhat * gamma + beta, (xhat, rstd)
+
+    def layer_norm_backward(self, cache, dy, gamma):
+        """-> (dx, dgamma, dbeta) for y = layer_norm(x)."""
+        xhat, rstd = cache
+        E = xhat.shape[-1]
+        dxhat = dy * gamma
+        dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))
+        return dx, (dy * xhat).reshape(-1, E).sum(axis=0), dy.reshape(-1, E).sum(axis=0)
+
+    # --------------------------------------------------------------------- activations
+    def gelu(self, x):
+        """GELU in its tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) -> (y, cache)."""
+        u = 0.7978845608028654 * (x + 0.044715 * x**3)
+        t = self.xp.tanh(u)
+        return 0.5 * x * (1 + t), (x, t)
+
+    def gelu_backward(self, cache, dy):
+        x, t = cache
+        du = 0.7978845608028654 * (1 + 3 * 0.044715 * x**2)
+        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+
     # --------------------------------------------------------------------------- the loss
-    def cross_entropy(self, scores, targets, ignore_index=None):
+    def cross_entropy(self, scores, targets, ignore_index=None, smoothing=0.0):
         """Mean cross-entropy of softmax(scores) over the targets that count.
 
         scores (M, V) floats, targets (M,) int ids; targets equal to ``ignore_index`` count for
-        nothing. The loss comes from log-softmax, so it is finite for any finite scores.
+        nothing. With ``smoothing`` e the target distribution is (1 - e) one-hot + e / V. The
+        loss comes from log-softmax, so it is finite for any finite scores.
         -> (loss as a 0-d array left on the device, cache for cross_entropy_backward).
         """
         xp = self.xp
@@ -96,18 +138,23 @@ class Ops:
         probs = exp / total
         valid = None if ignore_index is None else targets != ignore_index
         safe = targets if valid is None else xp.where(valid, targets, 0)
-        logp = shifted[xp.arange(targets.shape[0]), safe] - xp.log(total[:, 0])
+        logz = xp.log(total[:, 0])
+        nll = logz - shifted[xp.arange(targets.shape[0]), safe]
+        if smoothing:
+            nll = (1 - smoothing) * nll + smoothing * (logz - shifted.mean(axis=1))
         if valid is None:
             count = xp.asarray(max(targets.shape[0], 1), dtype=scores.dtype)
-            return -logp.sum() / count, (probs, safe, valid, count)
+            return nll.sum() / count, (probs, safe, valid, count, smoothing)
         count = xp.maximum(valid.sum(), 1).astype(scores.dtype)
-        return -(logp * valid).sum() / count, (probs, safe, valid, count)
+        return (nll * valid).sum() / count, (probs, safe, valid, count, smoothing)
 
     def cross_entropy_backward(self, cache, dout=1):
-        """(M, V) gradient at the scores: (softmax - one-hot) / count, 0 on ignored rows."""
-        probs, safe, valid, count = cache
+        """(M, V) gradient at the scores: (softmax - target distribution) / count, 0 on ignored rows."""
+        probs, safe, valid, count, smoothing = cache
         dx = probs.copy()
-        dx[self.xp.arange(safe.shape[0]), safe] -= 1
+        dx[self.xp.arange(safe.shape[0]), safe] -= 1 - smoothing
+        if smoothing:
+            dx -= smoothing / probs.shape[1]
         if valid is not None:
             dx *= valid[:, None]
         dx *= dout / count

@@ -1,0 +1,289 @@
+"""The Transformer encoder-decoder (the book's outlook after chapter 8), from the same layers.
+
+    encoder:  x = PE(embed(src)); then per block (pre-LN, the default)
+                  x = x + Drop(SelfAttention(LN(x), padding masked))
+                  x = x + Drop(FFN(LN(x)))
+              and a final LN.
+    decoder:  y = PE(embed(tgt)); then per block
+                  y = y + Drop(CausalSelfAttention(LN(y)))
+                  y = y + Drop(CrossAttention(LN(y), encoder output, padding masked))
+                  y = y + Drop(FFN(LN(y)))
+              a final LN and an affine layer to the vocabulary.
+    post-LN (``norm="post"``, the paper's): x = LN(x + Drop(Sublayer(x))), no final LN.
+
+The decoder has the LSTM decoders' interface (begin / run / backward / reorder), so the same
+greedy and beam search decode it. In generation every attention keeps its keys and values
+(``MultiHeadAttention.start_cache``), so each new token costs one step of work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_xp
+from ..layers import (
+    Composite, FeedForward, LayerNorm, MultiHeadAttention, PositionalEncoding, TimeAffine, TimeDropout, TimeEmbedding,
+    sinusoid_table,
+)
+from .base import Seq2seqBase
+from .encoder import EncoderOutput
+
+
+def _mha(ini, E, heads, causal=False):
+    s = E**-0.5
+    return MultiHeadAttention(ini.normal(E, E, scale=s), ini.zeros(E), ini.normal(E, E, scale=s), ini.zeros(E),
+                              ini.normal(E, E, scale=s), ini.zeros(E), ini.normal(E, E, scale=s), ini.zeros(E),
+                              heads, causal=causal)
+
+
+def _ln(ini, E):
+    return LayerNorm(ini.ones(E), ini.zeros(E))
+
+
+class _Sublayer:
+    """One residual sublayer: pre-LN x + Drop(f(LN(x))) or post-LN LN(x + Drop(f(x)))."""
+
+    def __init__(self, norm, drop, pre):
+        self.norm, self.drop, self.pre = norm, drop, pre
+
+    def forward(self, x, f):
+        y = f(self.norm.forward(x) if self.pre else x)
+        if self.drop is not None:
+            y = self.drop.forward(y)
+        return x + y if self.pre else self.norm.forward(x + y)
+
+    def backward(self, dout, df):
+        """df(dy) -> gradient at f's input; returns the gradient at x."""
+        dsum = dout if self.pre else self.norm.backward(dout)
+        dy = dsum if self.drop is None else self.drop.backward(dsum)
+        dfin = df(dy)
+        return dsum + (self.norm.backward(dfin) if self.pre else dfin)
+
+
+class EncoderBlock(Composite):
+    def __init__(self, ini, E, heads, F, dropout, activation, pre):
+        self.attn = _mha(ini, E, heads)
+        self.ffn = FeedForward(ini.normal(E, F, scale=E**-0.5), ini.zeros(F), ini.normal(F, E, scale=F**-0.5), ini.zeros(E), activation)
+        self.ln1, self.ln2 = _ln(ini, E), _ln(ini, E)
+        self.drops = [TimeDropout(dropout) if dropout else None for _ in range(2)]
+        self.subs = [_Sublayer(self.ln1, self.drops[0], pre), _Sublayer(self.ln2, self.drops[1], pre)]
+        self.adopt([("attn", self.attn), ("ffn", self.ffn), ("ln1", self.ln1), ("ln2", self.ln2)])
+
+    def forward(self, x, mask):
+        x = self.subs[0].forward(x, lambda h: self.attn.forward(h, h, mask))
+        return self.subs[1].forward(x, self.ffn.forward)
+
+    def backward(self, dout):
+        dx = self.subs[1].backward(dout, self.ffn.backward)
+        return self.subs[0].backward(dx, lambda d: sum(self.attn.backward(d)))
+
+
+class DecoderBlock(Composite):
+    def __init__(self, ini, E, heads, F, dropout, activation, pre):
+        self.self_attn = _mha(ini, E, heads, causal=True)
+        self.cross_attn = _mha(ini, E, heads)
+        self.ffn = FeedForward(ini.normal(E, F, scale=E**-0.5), ini.zeros(F), ini.normal(F, E, scale=F**-0.5), ini.zeros(E), activation)
+        self.ln1, self.ln2, self.ln3 = _ln(ini, E), _ln(ini, E), _ln(ini, E)
+        self.drops = [TimeDropout(dropout) if dropout else None for _ in range(3)]
+        self.subs = [_Sublayer(n, d, pre) for n, d in zip((self.ln1, self.ln2, self.ln3), self.drops)]
+        self.adopt([("self_attn", self.self_attn), ("cross_attn", self.cross_attn), ("ffn", self.ffn),
+                    ("ln1", self.ln1), ("ln2", self.ln2), ("ln3", self.ln3)])
+        self._dmemory = None
+
+    def forward(self, y, memory, mask):
+        y = self.subs[0].forward(y, lambda h: self.self_attn.forward(h, h))
+        y = self.subs[1].forward(y, lambda h: self.cross_attn.forward(h, memory, mask))
+        return self.subs[2].forward(y, self.ffn.forward)
+
+    def backward(self, dout):
+        """-> (dy, dmemory)."""
+        dy = self.subs[2].backward(dout, self.ffn.backward)
+        dmem = []
+
+        def cross(d):
+            dq, dkv = self.cross_attn.backward(d)
+            dmem.append(dkv)
+            return dq
+
+        dy = self.subs[1].backward(dy, cross)
+        dy = self.subs[0].backward(dy, lambda d: sum(self.self_attn.backward(d)))
+        return dy, dmem[0]
+
+    def start(self, N, capacity, memory):
+        self.self_attn.start_cache(N, capacity)
+        self.cross_attn.start_cache(kv_in=memory)
+
+    def step(self, y, mask):
+        y = self.subs[0].forward(y, self.self_attn.step)
+        y = self.subs[1].forward(y, lambda h: self.cross_attn.step(h, mask))
+        return self.subs[2].forward(y, self.ffn.forward)
+
+    def reorder(self, idx):
+        self.self_attn.reorder_cache(idx)
+        self.cross_attn.reorder_cache(idx)
+
+
+class _Embed(Composite):
+    """Token embedding, scaled, plus positions, then dropout."""
+
+    def __init__(self, ini, V, E, dropout, positions, max_len):
+        self.embed = TimeEmbedding(ini.normal(V, E, scale=E**-0.5))  # times sqrt(E) in PositionalEncoding: unit scale
+        table = ini.table(sinusoid_table(max_len, E)) if positions == "sinusoid" else ini.normal(max_len, E, scale=0.02)
+        self.pos = PositionalEncoding(table, learned=positions == "learned")
+        self.drop = TimeDropout(dropout) if dropout else None
+        self.adopt([("embed", self.embed), ("pos", self.pos)])
+
+    def forward(self, xs, start=0):
+        x = self.pos.forward(self.embed.forward(xs), start)
+        return x if self.drop is None else self.drop.forward(x)
+
+    def backward(self, dx):
+        if self.drop is not None:
+            dx = self.drop.backward(dx)
+        self.embed.backward(self.pos.backward(dx))
+
+
+class TransformerEncoder(Composite):
+    def __init__(self, ini, V, E, heads, layers, F, dropout, activation, pre, positions, max_len):
+        self.input = _Embed(ini, V, E, dropout, positions, max_len)
+        self.blocks = [EncoderBlock(ini, E, heads, F, dropout, activation, pre) for _ in range(layers)]
+        self.norm = _ln(ini, E) if pre else None
+        self.drops = [self.input.drop] + [d for b in self.blocks for d in b.drops]
+        self.adopt([("", self.input)] + [(f"layer{k}", b) for k, b in enumerate(self.blocks)] + [("norm", self.norm)])
+
+    def forward(self, xs, mask=None):
+        """xs (N, T) ids -> EncoderOutput(hs (N, T, E), [], mask)."""
+        x = self.input.forward(xs)
+        for b in self.blocks:
+            x = b.forward(x, mask)
+        if self.norm is not None:
+            x = self.norm.forward(x)
+        return EncoderOutput(x, [], mask)
+
+    def backward(self, dhs, dfinals=None):
+        if self.norm is not None:
+            dhs = self.norm.backward(dhs)
+        for b in reversed(self.blocks):
+            dhs = b.backward(dhs)
+        self.input.backward(dhs)
+
+
+class TransformerDecoder(Composite):
+    """begin(enc, capacity=None): training (one ``run`` over the whole target, then backward)
+    without ``capacity``; incremental decoding of up to ``capacity`` steps with it."""
+
+    def __init__(self, ini, V, E, heads, layers, F, dropout, activation, pre, positions, max_len):
+        self.input = _Embed(ini, V, E, dropout, positions, max_len)
+        self.blocks = [DecoderBlock(ini, E, heads, F, dropout, activation, pre) for _ in range(layers)]
+        self.norm = _ln(ini, E) if pre else None
+        self.affine = TimeAffine(*ini.affine(E, V))
+        self.drops = [self.input.drop] + [d for b in self.blocks for d in b.drops]
+        self.adopt([("", self.input)] + [(f"layer{k}", b) for k, b in enumerate(self.blocks)] +
+                   [("norm", self.norm), ("affine", self.affine)])
+        self.enc, self.capacity, self.length = None, None, 0
+
+    @property
+    def attention(self):
+        """The last block's cross-attention (its ``attention_weights`` are (N, heads, Td, Te))."""
+        return self.blocks[-1].cross_attn
+
+    def begin(self, enc, capacity=None):
+        self.enc, self.capacity, self.length = enc, capacity, 0
+        if capacity is not None:
+            for b in self.blocks:
+                b.start(enc.hs.shape[0], capacity, enc.hs)
+
+    def run(self, xs):
+        """xs (N, T) ids -> scores (N, T, V), continuing after the steps already run."""
+        y = self.input.forward(xs, start=self.length)
+        for b in self.blocks:
+            y = b.step(y, self.enc.mask) if self.capacity is not None else b.forward(y, self.enc.hs, self.enc.mask)
+        self.length += xs.shape[1]
+        if self.norm is not None:
+            y = self.norm.forward(y)
+        return self.affine.forward(y)
+
+    def backward(self, dscores):
+        dy = self.affine.backward(dscores)
+        if self.norm is not None:
+            dy = self.norm.backward(dy)
+        dmem = 0
+        for b in reversed(self.blocks):
+            dy, dm = b.backward(dy)
+            dmem = dmem + dm
+        self.input.backward(dy)
+        return dmem, None
+
+    def reorder(self, idx):
+        enc = self.enc
+        self.enc = EncoderOutput(enc.hs[idx], [], None if enc.mask is None else enc.mask[idx])
+        for b in self.blocks:
+            b.reorder(idx)
+
+
+# The Transformer's options and their defaults (the size of the paper's base model divided by 4,
+# which learns the book's tasks): the one list that the command and checkpoints follow.
+TRANSFORMER_OPTIONS = {"d_model": 128, "num_heads": 4, "num_layers": 2, "ffn_size": 512, "dropout": 0.1,
+                       "activation": "relu", "norm": "pre", "positions": "sinusoid", "max_len": 256}
+
+
+class TransformerSeq2seq(Seq2seqBase):
+    """``TransformerSeq2seq(vocab_size, d_model=128, num_heads=4, num_layers=2, ffn_size=512,
+    dropout=0.1, pad_id=None, seed=None, activation="relu", norm="pre", positions="sinusoid",
+    max_len=256)``: ``num_layers`` blocks in the encoder and in the decoder; ``activation`` relu or
+    gelu; ``norm`` "pre" (layer norm before each sublayer, trains without warm-up) or "post" (the
+    paper's); ``positions`` "sinusoid" or "learned"; ``max_len`` the longest sequence.
+
+    Shares the LSTM models' interface: forward -> loss, backward, generate (greedy and beam),
+    save_params / load_model, and ``attention_weights_of`` (the last block's cross-attention,
+    (N, heads, Td, Te)).
+    """
+
+    kind = "transformer"
+    options = TRANSFORMER_OPTIONS
+
+    def __init__(self, vocab_size, d_model=128, num_heads=4, num_layers=2, ffn_size=512, dropout=0.1, *, pad_id=None,
+                 seed=None, init="default", dtype="float32", **options):
+        o = self._options(dict(options, d_model=d_model, num_heads=num_heads, num_layers=num_layers, ffn_size=ffn_size,
+                               dropout=dropout))
+        name = type(self).__name__
+        for key in ("d_model", "num_heads", "num_layers", "ffn_size", "max_len"):
+            if not isinstance(o[key], (int, np.integer)) or o[key] < 1:
+                raise ValueError(f"{name}: {key} must be a positive integer, got {o[key]!r}")
+        if o["d_model"] % o["num_heads"]:
+            raise ValueError(f"{name}: d_model {o['d_model']} must split evenly into {o['num_heads']} heads")
+        if not 0 <= o["dropout"] < 1:
+            raise ValueError(f"{name}: dropout must be at least 0 and below 1, got {o['dropout']}")
+        for key, allowed in (("activation", ("relu", "gelu")), ("norm", ("pre", "post")), ("positions", ("sinusoid", "learned"))):
+            if o[key] not in allowed:
+                raise ValueError(f"{name}: {key} must be one of {', '.join(allowed)}, got {o[key]!r}")
+        ini = self._configure({"vocab_size": vocab_size}, pad_id, seed, init, dtype, o)
+        args = (ini, vocab_size, o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
+                o["norm"] == "pre", o["positions"], o["max_len"])
+        self._setup(TransformerEncoder(*args), TransformerDecoder(*args), pad_id)
+
+    def _inputs(self, xs, mask):
+        xs, mask = super()._inputs(xs, mask)
+        if xs.shape[1] > self.config["max_len"]:
+            raise ValueError(f"{type(self).__name__}: {xs.shape[1]} source steps, more than max_len {self.config['max_len']}")
+        return xs, mask
+
+    def generate(self, xs, start_id, sample_size, **kw):
+        if sample_size > self.config["max_len"]:
+            raise ValueError(f"{type(self).__name__}: {sample_size} steps asked for, more than max_len {self.config['max_len']}")
+        return super().generate(xs, start_id, sample_size, **kw)
+
+
+def greedy_by_recomputation(model, xs, start_id, sample_size, mask=None):
+    """Greedy decoding that runs the decoder over the whole prefix again for every new token: the
+    slow, cache-free reference that incremental decoding is tested and timed against."""
+    xp = get_xp(xs)
+    xs, mask = model._inputs(xs, mask)
+    model.set_train(False)
+    enc = model.encoder.forward(xs, mask)
+    out = xp.full((xs.shape[0], 1), start_id, dtype=xp.int64)
+    for _ in range(sample_size):
+        model.decoder.begin(enc)
+        scores = model.decoder.run(out)[:, -1]
+        out = xp.concatenate((out, scores.argmax(axis=1)[:, None]), axis=1)
+    return out[:, 1:]
