@@ -55,7 +55,7 @@ def table(rows):
     """Markdown: one row per case, shape and threads, with the ratios the targets are stated in."""
     idx = _index(rows)
     keys = sorted({(r["case"], str(r["shape"]), r["threads"], r["backend"]) for r in rows if r["impl"] in ("seqattn", "batched")})
-    lines = ["| case | shape | backend | threads | seqattn ms | vs GEMM floor | vs torch | speed-up over per-step / one-at-a-time |",
+    lines = ["| case | shape | backend | threads | seqattn ms | vs GEMM floor | vs torch | speed-up over per-step / one-at-a-time / recomputation |",
              "|---|---|---|---|---|---|---|---|"]
     for case, shape, threads, be in keys:
         ours = idx.get((case, shape, "seqattn", be, threads)) or idx.get((case, shape, "batched", be, threads))
@@ -64,7 +64,7 @@ def table(rows):
         timpl = "torch" if (case, shape, "torch", tdev, threads) in idx else "torch-cudnn"
         torch_t = idx.get((case, shape, timpl, tdev, threads))
         base = idx.get((case, shape, "book-per-step", be, threads)) or idx.get((case, shape, "per-step", be, threads)) \
-            or idx.get((case, shape, "one-at-a-time", be, threads))
+            or idx.get((case, shape, "one-at-a-time", be, threads)) or idx.get((case, shape, "recompute", be, threads))
         fmt = lambda x, f: f.format(x) if x else "-"  # noqa: E731
         lines.append(f"| {case} | {shape} | {be} | {threads} | {ours * 1e3:.1f} | {fmt(floor and ours / floor, '{:.2f}x')} | "
                      f"{fmt(torch_t and ours / torch_t, '{:.2f}x')} | {fmt(base and base / ours, '{:.1f}x')} |")
@@ -75,7 +75,7 @@ def main():
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("--threads", type=int, nargs="*", help="thread counts (default: 1 and all cores)")
     p.add_argument("--quick", action="store_true", help="tiny shapes, a smoke test of the harness")
-    p.add_argument("--only", nargs="*", choices=["lstm", "attention", "epoch", "eval"])
+    p.add_argument("--only", nargs="*", choices=["lstm", "attention", "epoch", "eval", "transformer"])
     p.add_argument("--name", help="results file name (default: cpu-<cores>c or gpu-<name>)")
     args = p.parse_args()
     threads = args.threads or sorted({1, os.cpu_count() or 1})

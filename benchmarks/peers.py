@@ -92,3 +92,56 @@ def torch_epoch(torch, x, t, V, batch_size=128, device="cpu", batches=None):
             model.step(xs[idx], ts[idx])
 
     return run
+
+
+def mha_fwd_bwd(torch, N, T, E, heads, device="cpu"):
+    mha = torch.nn.MultiheadAttention(E, heads, batch_first=True).to(device)
+    x = torch.randn(N, T, E, device=device, requires_grad=True)
+    dout = torch.randn(N, T, E, device=device)
+
+    def run():
+        mha.zero_grad(set_to_none=True)
+        x.grad = None
+        out, _ = mha(x, x, x, need_weights=False)
+        out.backward(dout)
+
+    return run
+
+
+class TorchTransformerSeq2seq:
+    """nn.Transformer of seqattn's default size (pre-LN, ReLU, dropout 0.1) with embeddings,
+    sinusoidal positions, an output layer, cross-entropy, clipping at 1 and Adam."""
+
+    def __init__(self, torch, V, E=128, heads=4, layers=2, ffn=512, device="cpu", max_len=64):
+        nn = torch.nn
+        self.torch = torch
+        self.mods = nn.ModuleDict({
+            "src": nn.Embedding(V, E), "tgt": nn.Embedding(V, E), "out": nn.Linear(E, V),
+            "tf": nn.Transformer(E, heads, layers, layers, ffn, dropout=0.1, batch_first=True, norm_first=True),
+        }).to(device)
+        pos = torch.arange(max_len)[:, None] * torch.exp(-torch.arange(0, E, 2) * (9.210340371976184 / E))[None]
+        self.pe = torch.zeros(max_len, E, device=device)
+        self.pe[:, 0::2], self.pe[:, 1::2] = torch.sin(pos), torch.cos(pos)
+        self.scale = E**0.5
+        self.opt = torch.optim.Adam(self.mods.parameters(), lr=0.001)
+
+    def step(self, xs, ts):
+        torch, m = self.torch, self.mods
+        tin = ts[:, :-1]
+        src = m["src"](xs) * self.scale + self.pe[: xs.shape[1]]
+        tgt = m["tgt"](tin) * self.scale + self.pe[: tin.shape[1]]
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(tin.shape[1], device=xs.device)
+        scores = m["out"](m["tf"](src, tgt, tgt_mask=causal, tgt_is_causal=True))
+        loss = torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), ts[:, 1:].reshape(-1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.mods.parameters(), 1.0)
+        self.opt.step()
+        return loss
+
+
+def torch_transformer_step(torch, x, t, V, device="cpu"):
+    model = TorchTransformerSeq2seq(torch, V, device=device)
+    model.mods.train()
+    xs, ts = torch.as_tensor(x, device=device), torch.as_tensor(t, device=device)
+    return lambda: model.step(xs, ts)

@@ -120,11 +120,61 @@ def epoch_case(xp, x, t, vocab, batches=None):
     return model, run
 
 
+def transformer_cases(xp, x, t, xt, tt, vocab, quick):
+    """A training step of the default TransformerSeq2seq (d_model 128, 4 heads, 2 + 2 blocks, FFN
+    512) on one date batch, and decoding of the test dates: incremental against recomputing the
+    decoder over the whole prefix at every step."""
+    from seqattn.metrics import predict
+    from seqattn.models import TransformerSeq2seq
+    from seqattn.models.transformer import greedy_by_recomputation
+    from seqattn.optim import Adam, clip_grads
+
+    model = TransformerSeq2seq(len(vocab), seed=0, max_len=64)
+    opt = Adam()
+    xb, tb = backend.to_device(x[:128]), backend.to_device(t[:128])
+
+    def step():
+        model.set_train(True)
+        model.forward(xb, tb)
+        model.backward()
+        clip_grads(model.grads, 1.0)
+        opt.update(model.params, model.grads)
+
+    n = 512 if quick else len(xt)
+    S = tt.shape[1] - 1
+
+    def incremental():
+        predict(model, xt[:n], vocab.start_id, S)
+
+    def recomputed():
+        for i in range(0, n, 256):
+            greedy_by_recomputation(model, backend.to_device(xt[i : i + 256]), vocab.start_id, S)
+
+    return {"step": step, "decode": incremental, "decode-recompute": recomputed}, n
+
+
+def mha_case(xp, N, T, E, heads):
+    from seqattn.layers import MultiHeadAttention
+
+    rng = np.random.default_rng(2)
+    ws = []
+    for _ in range(4):
+        ws += [rand(xp, rng, E, E, scale=E**-0.5), xp.zeros(E, "float32")]
+    layer = MultiHeadAttention(*ws, num_heads=heads)
+    x, dout = rand(xp, rng, N, T, E), rand(xp, rng, N, T, E)
+
+    def run():
+        layer.forward(x, x)
+        layer.backward(dout)
+
+    return run
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke test)")
-    p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval"])
+    p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval", "transformer"])
     args = p.parse_args()
     torch = peers.torch_or_none()
     if torch is not None:
@@ -170,6 +220,19 @@ def main():
                         if torch is not None and name == "cupy" and torch.cuda.is_available():
                             record("attention-" + score, shape, "torch", "torch-cuda",
                                    measure(peers.attention_fwd_bwd(torch, *shape, score, device="cuda"), repeat, 2, torch.cuda.synchronize))
+            if "transformer" in args.only:
+                shape = (32, 8, 64, 4) if args.quick else (128, 29, 128, 4)
+                record("mha", shape, "seqattn", name, measure(mha_case(xp, *shape), repeat, 2, sync))
+                if torch is not None and name == "numpy":
+                    record("mha", shape, "torch", "torch-cpu", measure(peers.mha_fwd_bwd(torch, *shape), repeat, 2))
+                x, t, xt, tt, vocab = date_data(5000 if args.quick else 50000)
+                cases, n = transformer_cases(xp, x, t, xt, tt, vocab, args.quick)
+                record("transformer-step", [128, 29, 11], "seqattn", name, measure(cases["step"], repeat, 2, sync))
+                if torch is not None and name == "numpy":
+                    record("transformer-step", [128, 29, 11], "torch", "torch-cpu",
+                           measure(peers.torch_transformer_step(torch, x[:128], t[:128], len(vocab)), repeat, 2))
+                record("transformer-decode", [n], "seqattn", name, measure(cases["decode"], 1, 1, sync))
+                record("transformer-decode", [n], "recompute", name, measure(cases["decode-recompute"], 1, 1, sync))
             if "epoch" in args.only or "eval" in args.only:
                 x, t, xt, tt, vocab = date_data(5000 if args.quick else 50000)
                 batches = 5 if args.quick else None

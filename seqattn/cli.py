@@ -10,23 +10,34 @@ import sys
 
 from . import __version__
 from .layers import SCORES
-from .models.seq2seq import ATTENTION_OPTIONS, MODELS
+from .models import MODELS
+from .optim import SCHEDULES
 
-# How the attention model's options are spelt on the command line.
-ATTENTION_FLAGS = {
-    "score": ("--score", "attention score (attention model)"),
-    "bidirectional": ("--bidirectional", "bidirectional encoder (attention model)"),
-    "num_layers": ("--layers", "stacked LSTM layers (attention model)"),
-    "skip": ("--skip", "residual connections between stacked layers (attention model)"),
-    "dropout": ("--dropout", "dropout between layers (attention model)"),
+# How the models' own options are spelt on the command line: option -> (flag, choices, help).
+# Which model takes which option, and its default, is the models' ``options`` lists.
+MODEL_FLAGS = {
+    "score": ("--score", SCORES, "attention score"),
+    "bidirectional": ("--bidirectional", None, "bidirectional encoder"),
+    "num_layers": ("--layers", None, "stacked layers (LSTM layers; Transformer blocks on each side)"),
+    "skip": ("--skip", None, "residual connections between stacked LSTM layers"),
+    "dropout": ("--dropout", None, "dropout between layers"),
+    "num_heads": ("--heads", None, "attention heads"),
+    "ffn_size": ("--ffn", None, "width of the feed-forward layers"),
+    "activation": ("--activation", ("relu", "gelu"), "the feed-forward activation"),
+    "norm": ("--norm", ("pre", "post"), "layer norm before each sublayer (pre) or after the residual sum (post)"),
+    "positions": ("--positions", ("sinusoid", "learned"), "position vectors"),
 }
+DERIVED = {"d_model", "max_len"}  # the Transformer's width is --hidden; max_len follows the data
 
-# The book's hyperparameters (chapter 7 for addition, chapter 8 for dates).
+# The book's hyperparameters (chapter 7 for addition, chapter 8 for dates), and the Transformer's.
+# Rates decay along a cosine to a tenth by the last epoch (--schedule constant: the book's fixed rate).
 TASK_DEFAULTS = {
     "addition": dict(wordvec=16, hidden=128, batch_size=128, epochs=25, max_grad=5.0, lr=0.001),
     "date": dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
     None: dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
 }
+TRAINING_DEFAULTS = dict(schedule="cosine", warmup=0, lr_floor=0.1, beta1=0.9, beta2=0.999, label_smoothing=0.0)
+TRANSFORMER_DEFAULTS = dict(hidden=128, warmup=200, max_grad=1.0)
 
 
 class UsageError(Exception):
@@ -44,22 +55,32 @@ def _parser():
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--task", choices=["addition", "date"], help="a built-in task (50,000 generated examples)")
     src.add_argument("--data", metavar="FILE", help="the book's 'question_answer' lines, or source<TAB>target pairs")
-    t.add_argument("--model", choices=list(MODELS), help="seq2seq, peeky or attention (default)")
-    for key, default in ATTENTION_OPTIONS.items():  # the attention model's own options
-        flag, helptext = ATTENTION_FLAGS[key]
+    t.add_argument("--model", choices=list(MODELS), help="seq2seq, peeky, attention (default) or transformer")
+    for key, (flag, choices, helptext) in MODEL_FLAGS.items():  # the models' own options
+        takes = [m for m, cls in MODELS.items() if key in cls.options]
+        default = MODELS[takes[0]].options[key]
+        helptext = f"{helptext} ({', '.join(takes)}; default {default})"
         if isinstance(default, bool):
             t.add_argument(flag, dest=key, action="store_true", default=None, help=helptext)
         else:
-            t.add_argument(flag, dest=key, type=type(default), help=f"{helptext}; default {default}",
-                           **({"choices": list(SCORES)} if key == "score" else {}))
+            t.add_argument(flag, dest=key, type=type(default), choices=choices, help=helptext)
     t.add_argument("--reverse", action="store_true", default=None, help="reverse the source sequences (the book's trick)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--hidden", type=int)
+    t.add_argument("--hidden", type=int, help="LSTM width, or the Transformer's d_model (default 128)")
     t.add_argument("--wordvec", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--max-grad", type=float, help="clip the gradient norm to this (0: no clipping)")
     t.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop or adam (default)")
+    t.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.9)")
+    t.add_argument("--beta2", type=float, help="Adam's beta2 (default 0.999)")
+    t.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the updates: constant, rsqrt (warm-up then "
+                   "1/sqrt), cosine (default) or linear decay to --lr-floor by the last epoch")
+    t.add_argument("--warmup", type=int, help="updates of linear warm-up (default 0; 200 for the Transformer)")
+    t.add_argument("--lr-floor", type=float, help="where cosine and linear decay end, as a fraction of --lr (default 0.1)")
+    t.add_argument("--label-smoothing", type=float, help="train towards (1 - e) one-hot + e / V (default 0)")
+    t.add_argument("--keep-best", action="store_true", help="also keep the checkpoint of the best test accuracy (NAME-best.npz)")
+    t.add_argument("--patience", type=int, help="stop after this many epochs without a better test accuracy")
     t.add_argument("--init", choices=["default", "book"], help="weight initialisation: 'book' is the book's (embeddings at 1/100 scale)")
     t.add_argument("--seed", type=int, help="seed of the weights, batches and dropout (default 0)")
     t.add_argument("--examples", type=int, default=50000, help="examples generated for --task")
@@ -146,32 +167,51 @@ def _attention_figure(model, codec, texts, path):
     ys = to_numpy(ys)
     outs = [codec.decode_chars(y) for y in ys]
     srcs = [codec.source_chars(t) for t in texts]
+    titles = [f"{t.strip()} -> {''.join(o).strip()}" for t, o in zip(texts, outs)]
+    if weights.ndim == 4:  # the Transformer's (N, heads, S, Ts): one panel per head, first example
+        heads = weights[0]
+        maps = [codec.reading_order(w[: len(outs[0])], texts[0]) for w in heads]
+        plot_attention(maps, [srcs[0]] * len(maps), [outs[0]] * len(maps), path,
+                       titles=[f"head {h + 1} of the last layer: {titles[0]}" for h in range(len(maps))])
+        return
     maps = [codec.reading_order(w[: len(o)], t) for w, o, t in zip(weights, outs, texts)]
-    plot_attention(maps, srcs, outs, path,
-                   titles=[f"{t.strip()} -> {''.join(o).strip()}" for t, o in zip(texts, outs)])
+    plot_attention(maps, srcs, outs, path, titles=titles)
 
 
 def _training_options(args, resumed):
     """Every training option: as given, else the resumed checkpoint's, else the default. A given
     option that contradicts the checkpoint is refused (a resumed run keeps its options)."""
-    d = TASK_DEFAULTS[args.task]
-    config = resumed.get("config", {})
-    trainer = resumed.get("trainer", {})
-    optim = resumed.get("optimizer", {})
-    codec = resumed.get("codec", {})
+    config, trainer, optim, codec = (resumed.get(k) or {} for k in ("config", "trainer", "optimizer", "codec"))
+    schedule = trainer.get("schedule") or {}
+    model = args.model or config.get("model") or "attention"
+    transformer = model == "transformer"
+    d = {**TASK_DEFAULTS[args.task], **TRAINING_DEFAULTS, **(TRANSFORMER_DEFAULTS if transformer else {})}
+    own = MODELS[model].options
+    for key, (flag, _, _) in MODEL_FLAGS.items():
+        if getattr(args, key) is not None and key not in own:
+            takers = " and ".join(m for m, cls in MODELS.items() if key in cls.options)
+            raise UsageError(f"{flag} is an option of --model {takers}, not of --model {model}")
+    if transformer and args.wordvec is not None:
+        raise UsageError("--wordvec is not an option of --model transformer: its embeddings are --hidden wide")
     # option: (flag, the checkpoint's value, the default)
     table = {
         "model": ("--model", config.get("model"), "attention"),
-        "hidden": ("--hidden", config.get("hidden_size"), d["hidden"]),
+        "hidden": ("--hidden", config.get("d_model" if transformer else "hidden_size"), d["hidden"]),
         "wordvec": ("--wordvec", config.get("wordvec_size"), d["wordvec"]),
         "init": ("--init", config.get("init"), "default"),
         "reverse": ("--reverse", codec.get("reverse"), False),
         "batch_size": ("--batch-size", trainer.get("batch_size"), d["batch_size"]),
         "seed": ("--seed", trainer.get("seed"), 0),
-        "max_grad": ("--max-grad", trainer.get("max_grad", 0) or 0.0 if resumed else None, d["max_grad"]),
+        "max_grad": ("--max-grad", (trainer.get("max_grad") or 0.0) if trainer else None, d["max_grad"]),
         "optimizer": ("--optimizer", str(optim.get("name", "")).lower() or None, "adam"),
-        "lr": ("--lr", optim.get("lr"), d["lr"]),
-        **{k: (ATTENTION_FLAGS[k][0], config.get(k, v) if resumed else None, v) for k, v in ATTENTION_OPTIONS.items()},
+        "lr": ("--lr", trainer.get("base_lr", optim.get("lr")), d["lr"]),
+        "beta1": ("--beta1", optim.get("beta1"), d["beta1"]),
+        "beta2": ("--beta2", optim.get("beta2"), d["beta2"]),
+        "schedule": ("--schedule", schedule.get("name"), d["schedule"]),
+        "warmup": ("--warmup", schedule.get("warmup"), d["warmup"]),
+        "lr_floor": ("--lr-floor", schedule.get("floor"), d["lr_floor"]),
+        "label_smoothing": ("--label-smoothing", trainer.get("label_smoothing"), d["label_smoothing"]),
+        **{k: (MODEL_FLAGS[k][0], config.get(k), own[k]) for k in own if k not in DERIVED},
     }
     opt, taken = {}, []
     for key, (flag, theirs, default) in table.items():
@@ -183,23 +223,38 @@ def _training_options(args, resumed):
             taken.append(flag)
         opt[key] = given if given is not None else theirs if (resumed and theirs is not None) else default
     opt["epochs"] = args.epochs if args.epochs is not None else d["epochs"]
-    if opt["model"] != "attention" and any(opt[k] != v for k, v in ATTENTION_OPTIONS.items()):
-        raise UsageError(", ".join(ATTENTION_FLAGS[k][0] for k in ATTENTION_OPTIONS) + " are options of --model attention")
-    for k in ("epochs", "batch_size", "hidden", "wordvec", "num_layers"):
-        if opt[k] < 1:
-            raise UsageError(f"{table.get(k, ('--' + k.replace('_', '-'),))[0]} must be at least 1, got {opt[k]}")
-    if args.examples < 1:
-        raise UsageError(f"--examples must be at least 1, got {args.examples}")
-    if not opt["lr"] >= 0:
-        raise UsageError(f"--lr must be positive, got {opt['lr']} (a negative rate climbs the loss)")
-    if not opt["max_grad"] >= 0:
-        raise UsageError(f"--max-grad must be 0 (no clipping) or positive, got {opt['max_grad']}")
-    if not 0 <= opt["dropout"] < 1:
-        raise UsageError(f"--dropout must be at least 0 and below 1, got {opt['dropout']}")
+    flag = {k: v[0] for k, v in table.items()}
+    for k in ("epochs", "batch_size", "hidden", "wordvec", "num_layers", "num_heads", "ffn_size"):
+        if k in opt and opt[k] < 1:
+            raise UsageError(f"{flag.get(k, '--' + k)} must be at least 1, got {opt[k]}")
+    checks = [
+        (args.examples >= 1, f"--examples must be at least 1, got {args.examples}"),
+        (opt["lr"] >= 0, f"--lr must be positive, got {opt['lr']} (a negative rate climbs the loss)"),
+        (opt["max_grad"] >= 0, f"--max-grad must be 0 (no clipping) or positive, got {opt['max_grad']}"),
+        (0 <= opt.get("dropout", 0) < 1, f"--dropout must be at least 0 and below 1, got {opt.get('dropout')}"),
+        (0 <= opt["label_smoothing"] < 1, f"--label-smoothing must be at least 0 and below 1, got {opt['label_smoothing']}"),
+        (0 <= opt["lr_floor"] <= 1, f"--lr-floor is a fraction of --lr, from 0 to 1, got {opt['lr_floor']}"),
+        (opt["warmup"] >= 0, f"--warmup must be 0 or more updates, got {opt['warmup']}"),
+        (0 <= opt["beta1"] < 1 and 0 <= opt["beta2"] < 1, "--beta1 and --beta2 must be at least 0 and below 1"),
+        (args.patience is None or args.patience >= 1, f"--patience must be at least 1 epoch, got {args.patience}"),
+        (opt["optimizer"] == "adam" or (args.beta1 is None and args.beta2 is None), "--beta1 and --beta2 are Adam's"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
     return opt, taken
 
 
-def _check_save_path(save, args):
+def _build_model(opt, codec):
+    own = {k: opt[k] for k in MODELS[opt["model"]].options if k not in DERIVED}
+    common = dict(pad_id=codec.pad_id, seed=opt["seed"], init=opt["init"])
+    if opt["model"] == "transformer":
+        max_len = max(64, codec.source_width, codec.target_width)
+        return MODELS["transformer"](len(codec.vocab), opt["hidden"], max_len=max_len, **common, **own)
+    return MODELS[opt["model"]](len(codec.vocab), opt["wordvec"], opt["hidden"], **common, **own)
+
+
+def _check_save_path(save, args, continuing=False):
     """Never overwrite what is not a seqattn checkpoint, nor a trained checkpoint unasked."""
     from .checkpoint import is_checkpoint
 
@@ -208,7 +263,7 @@ def _check_save_path(save, args):
         return
     if not is_checkpoint(save):
         raise UsageError(f"--save {save!r} exists and is not a seqattn checkpoint; refusing to overwrite it: choose another --save")
-    continuing = args.resume is not None and os.path.exists(args.resume) and os.path.samefile(args.resume, save)
+    continuing = continuing or (args.resume is not None and os.path.exists(args.resume) and os.path.samefile(args.resume, save))
     if not continuing and not args.force:
         raise UsageError(f"--save {save!r} already holds a checkpoint: continue it with --resume {save}, "
                          "overwrite it with --force, or choose another --save")
@@ -241,7 +296,7 @@ def _check_batch_memory(codec, opt, source):
 def cmd_train(args):
     from .checkpoint import load_codec, read
     from .data import load_dataset
-    from .optim import make_optimizer
+    from .optim import Schedule, make_optimizer
     from .trainer import Trainer
 
     _set_backend(args.backend)
@@ -253,6 +308,11 @@ def cmd_train(args):
     name = args.task or os.path.splitext(os.path.basename(args.data))[0]
     save = args.save or os.path.join("runs", f"{name}-{opt['model']}.npz")
     _check_save_path(save, args)
+    best = None
+    if args.keep_best:
+        stem, ext = os.path.splitext(save)
+        best = f"{stem}-best{ext or '.npz'}"
+        _check_save_path(best, args, continuing=args.resume is not None)
     plot = _png(args.plot) if args.plot else None
     if plot:
         _check_writable(plot, "--plot")
@@ -269,12 +329,13 @@ def cmd_train(args):
     if len(x_test) == 0:
         x_test, t_test = x_train, t_train
         test_note = " (too few pairs for a test split: testing on the training pairs)"
-    own = {k: opt[k] for k in MODELS[opt["model"]].options}
-    model = MODELS[opt["model"]](len(codec.vocab), opt["wordvec"], opt["hidden"], pad_id=codec.pad_id, seed=opt["seed"],
-                                 init=opt["init"], **own)
-    trainer = Trainer(model, make_optimizer(opt["optimizer"], opt["lr"]), batch_size=opt["batch_size"],
+    model = _build_model(opt, codec)
+    betas = {"beta1": opt["beta1"], "beta2": opt["beta2"]} if opt["optimizer"] == "adam" else {}
+    trainer = Trainer(model, make_optimizer(opt["optimizer"], opt["lr"], **betas), batch_size=opt["batch_size"],
                       max_grad=opt["max_grad"] or None, seed=opt["seed"], progress=not args.quiet, log=say,
-                      stop_id=codec.stop_id, codec=codec, meta={"data": name})
+                      stop_id=codec.stop_id, codec=codec, meta={"data": name},
+                      schedule=Schedule(opt["schedule"], opt["warmup"], floor=opt["lr_floor"]),
+                      label_smoothing=opt["label_smoothing"], keep_best=best, patience=args.patience)
     from .backend import get_backend
 
     say(f"{opt['model']} on {name}: {len(x_train)} training and {len(x_test)} test examples{test_note}, "
@@ -287,7 +348,7 @@ def cmd_train(args):
 
         plot_history(history, plot, title=f"{opt['model']} on {name}")
         say(f"accuracy curve: {plot}")
-        if opt["model"] == "attention":
+        if opt["model"] in ("attention", "transformer"):
             stem, ext = os.path.splitext(plot)
             _attention_figure(model, codec, codec.decode_sources(x_test[:3]), f"{stem}-attention{ext}")
             say(f"attention maps: {stem}-attention{ext}")
@@ -347,8 +408,9 @@ def cmd_attention(args):
     _check_writable(out, "--out")
     _check_plots()
     model, codec = _load(args.model)
-    if model.config["model"] != "attention":
-        raise UsageError(f"{args.model} is a {model.config['model']} model, which has no attention; train one with --model attention")
+    if model.config["model"] not in ("attention", "transformer"):
+        raise UsageError(f"{args.model} is a {model.config['model']} model, which has no attention; "
+                         "train one with --model attention or --model transformer")
     _check_inputs([args.text], codec)
     _attention_figure(model, codec, [args.text], out)
     print(out)

@@ -140,10 +140,54 @@ class Adam(Optimizer):
 OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
 
 
-def make_optimizer(name, lr=None):
-    """An optimizer by name (sgd, momentum, nesterov, adagrad, rmsprop, adam), with ``lr`` or its default."""
+def make_optimizer(name, lr=None, **hyper):
+    """An optimizer by name (sgd, momentum, nesterov, adagrad, rmsprop, adam), with ``lr`` (or its
+    default) and any of its other hyperparameters (Adam's beta1 and beta2, ...)."""
     try:
         cls = OPTIMIZERS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
-    return cls() if lr is None else cls(lr=lr)
+    unknown = sorted(set(hyper) - set(cls.hyper))
+    if unknown:
+        raise ValueError(f"{cls.__name__} takes no {', '.join(unknown)}")
+    return cls(**({} if lr is None else {"lr": lr}), **hyper)
+
+
+SCHEDULES = ("constant", "rsqrt", "cosine", "linear")
+
+
+class Schedule:
+    """The learning rate at each update as a factor of the base rate.
+
+    constant  1 (after the warm-up)
+    rsqrt     linear warm-up to 1 at ``warmup`` updates, then sqrt(warmup / step) ("Attention Is
+              All You Need"; needs warmup > 0)
+    cosine    linear warm-up, then a half cosine from 1 down to ``floor`` at update ``total``
+    linear    linear warm-up, then a straight line from 1 down to ``floor`` at update ``total``
+    """
+
+    def __init__(self, name="constant", warmup=0, total=None, floor=0.0):
+        if name not in SCHEDULES:
+            raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+        if warmup < 0 or not 0 <= floor <= 1:
+            raise ValueError(f"schedule: warmup must be 0 or more and floor between 0 and 1, got {warmup} and {floor}")
+        if name == "rsqrt" and warmup < 1:
+            raise ValueError("the rsqrt schedule needs a warm-up of at least 1 update (--warmup)")
+        self.name, self.warmup, self.total, self.floor = name, int(warmup), total, floor
+
+    def __call__(self, step):
+        """The factor at update ``step`` (1 for the first update)."""
+        w = self.warmup
+        if w and step < w:
+            return step / w
+        if self.name == "constant":
+            return 1.0
+        if self.name == "rsqrt":
+            return math.sqrt(w / step)
+        span = max((self.total or step) - w, 1)
+        p = min(max(step - w, 0) / span, 1.0)
+        shape = 0.5 * (1 + math.cos(math.pi * p)) if self.name == "cosine" else 1 - p
+        return self.floor + (1 - self.floor) * shape
+
+    def to_dict(self):
+        return {"name": self.name, "warmup": self.warmup, "total": self.total, "floor": self.floor}

@@ -12,7 +12,7 @@ from . import checkpoint
 from .backend import get_xp, to_device
 from .checkpoint import CheckpointError
 from .metrics import EVAL_BATCH, exact_match
-from .optim import clip_grads
+from .optim import Schedule, clip_grads
 
 
 class TrainingError(RuntimeError):
@@ -30,18 +30,31 @@ def _progress(total, desc, enabled):
 
 
 class Trainer:
-    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, codec=None)``.
+    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, codec=None, schedule=None,
+    label_smoothing=0.0, keep_best=None, patience=None)``.
 
     ``fit(x, t, epochs, x_test, t_test, start_id, checkpoint=PATH, resume=PATH)`` trains, evaluates
     exact-match accuracy on the test split after each epoch (on whole batches), saves ``checkpoint``
     after each epoch (model, codec, optimizer, history), and returns the history: a list of dicts with
     epoch, loss, accuracy and seconds. Batches are shuffled from (seed, epoch), and dropout is
     seeded from them too, so a resumed run repeats an uninterrupted one exactly.
+
+    ``schedule`` (an ``optim.Schedule``) sets the optimizer's rate before every update as its
+    factor of the base rate (the optimizer's ``lr`` when the Trainer is made); a schedule with no
+    ``total`` decays over the updates of ``epochs``. ``keep_best``: a path where the checkpoint of
+    the best test accuracy so far is kept. ``patience``: stop after that many epochs without a
+    better test accuracy.
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
-                 eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None):
+                 eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
+                 label_smoothing=0.0, keep_best=None, patience=None):
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be at least 1 epoch, got {patience}")
         self.model, self.optimizer = model, optimizer
+        self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
+        model.loss_layer.label_smoothing = label_smoothing
+        self.keep_best, self.patience = keep_best, patience
         self.batch_size, self.max_grad, self.seed = batch_size, max_grad, seed
         self.progress, self.log = progress, log
         self.eval_batch_size, self.stop_id = eval_batch_size, stop_id
@@ -54,7 +67,8 @@ class Trainer:
     # ---------------------------------------------------------------------------- checkpoints
     def save(self, path):
         state = {"epoch": self.epoch, "history": self.history, "batch_size": self.batch_size,
-                 "max_grad": self.max_grad, "seed": self.seed}
+                 "max_grad": self.max_grad, "seed": self.seed, "base_lr": self.base_lr,
+                 "schedule": self.schedule.to_dict(), "label_smoothing": self.model.loss_layer.label_smoothing}
         checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
 
     def restore(self, path):
@@ -65,6 +79,7 @@ class Trainer:
         checkpoint.restore_optimizer(self.optimizer, self.model, arrays, meta, path)
         state = meta["trainer"]
         self.epoch, self.history = state["epoch"], state["history"]
+        self.base_lr = state.get("base_lr", self.optimizer.lr)
         return meta
 
     # ------------------------------------------------------------------------------- training
@@ -79,8 +94,10 @@ class Trainer:
         self._check_ids(x, t)
         xd, td = to_device(x), to_device(t)  # the whole training set moves to the device once
         n_batches = math.ceil(N / self.batch_size)
+        if self.schedule.total is None:
+            self.schedule.total = epochs * n_batches
         xp = get_xp(xd)
-        while self.epoch < epochs:
+        while self.epoch < epochs and not self._out_of_patience():
             epoch = self.epoch + 1
             model.set_train(True)
             model.seed_dropout(self.seed * 100003 + epoch)
@@ -94,6 +111,7 @@ class Trainer:
                 model.backward()
                 if self.max_grad is not None:
                     clip_grads(model.grads, self.max_grad)
+                self.optimizer.lr = self.base_lr * self.schedule(self.optimizer.iter + 1)
                 self.optimizer.update(model.params, model.grads)
                 total += loss  # stays on the device
                 if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
@@ -110,14 +128,28 @@ class Trainer:
             record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds}
             if x_test is not None and len(x_test):
                 record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH, stop_id=self.stop_id)
+            best = max((h.get("accuracy", -1.0) for h in self.history), default=-1.0)
+            record["lr"] = self.optimizer.lr
             self.history.append(record)
             self.epoch = epoch
             if checkpoint is not None:
                 self.save(checkpoint)
+            improved = record.get("accuracy", -1.0) > best
+            if improved and self.keep_best is not None:
+                self.save(self.keep_best)
             acc = f"  accuracy {record['accuracy'] * 100:6.2f}%" if "accuracy" in record else ""
-            self.log(f"epoch {epoch:3d}  loss {mean:.4f}{acc}  {seconds:6.1f} s")
+            self.log(f"epoch {epoch:3d}  loss {mean:.4f}{acc}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
+        if self.epoch < epochs:
+            self.log(f"stopped early: no better test accuracy in the last {self.patience} epochs")
         model.set_train(False)
         return self.history
+
+    def _out_of_patience(self):
+        if self.patience is None or not self.history or "accuracy" not in self.history[-1]:
+            return False
+        accs = [h["accuracy"] for h in self.history]
+        best_epoch = max(range(len(accs)), key=accs.__getitem__)  # the first epoch that reached the best
+        return len(accs) - 1 - best_epoch >= self.patience
 
     def _check_ids(self, *arrays):
         """Every id inside the vocabulary, checked once on the host before training (on a GPU the

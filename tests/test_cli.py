@@ -67,7 +67,7 @@ def test_errors_are_one_line_exit_2(trained, capsys, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(ckpt.read_bytes()[:100])
     assert "damaged" in _error(capsys, ["predict", "--model", str(bad), "abc"])
-    assert "options of --model attention" in _error(capsys, ["train", "--data", str(pairs), "--model", "peeky", "--bidirectional"])
+    assert "is an option of --model attention" in _error(capsys, ["train", "--data", str(pairs), "--model", "peeky", "--bidirectional"])
 
 
 def test_cupy_backend_without_gpu_is_a_clear_error(trained, capsys):
@@ -95,3 +95,24 @@ def test_attention_needs_attention_model(tmp_path, capsys):
 def test_usage_errors_exit_2():
     out = subprocess.run([sys.executable, "-m", "seqattn", "train", "--task", "sums"], capture_output=True, text=True)
     assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_transformer_through_the_command(tmp_path, capsys):
+    pairs = tmp_path / "pairs.tsv"
+    words = ["abc", "ba", "cab", "aa", "bcb", "ca", "acb", "b"]
+    pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words * 40))
+    ckpt = tmp_path / "t.npz"
+    assert main(["train", "--data", str(pairs), "--model", "transformer", "--hidden", "32", "--heads", "2", "--layers", "1",
+                 "--ffn", "64", "--dropout", "0", "--epochs", "12", "--lr", "0.005", "--warmup", "20", "--batch-size", "32",
+                 "--save", str(ckpt), "--quiet", "--keep-best", "--label-smoothing", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "transformer on pairs" in out and (tmp_path / "t-best.npz").exists()
+    assert main(["eval", "--model", str(ckpt), "--data", str(pairs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.9
+    assert main(["predict", "--model", str(ckpt), "abc", "--beam", "3"]) == 0
+    assert capsys.readouterr().out.strip() == "abc -> cba"
+    assert main(["attention", "--model", str(ckpt), "cab", "--out", str(tmp_path / "heads.png")]) == 0
+    assert (tmp_path / "heads.png").read_bytes()[:4] == b"\x89PNG"
+    assert "is an option of --model transformer" in _error(capsys, ["train", "--data", str(pairs), "--heads", "2"])
+    assert "--wordvec is not an option of --model transformer" in _error(
+        capsys, ["train", "--data", str(pairs), "--model", "transformer", "--wordvec", "8"])

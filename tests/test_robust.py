@@ -108,7 +108,7 @@ def test_resume_refuses_changed_options_and_keeps_one_vocabulary(capsys, pairs, 
     (["--dropout", "-0.5", "--layers", "2"], "--dropout must be at least 0"),
     (["--dropout", "1"], "--dropout must be at least 0 and below 1"),
     (["--layers", "0"], "--layers must be at least 1"),
-    (["--model", "peeky", "--layers", "2"], "are options of --model attention"),
+    (["--model", "peeky", "--layers", "2"], "is an option of --model attention"),
 ])
 def test_senseless_numbers_are_refused(capsys, pairs, tmp_path, argv, words):
     err, _ = _error(capsys, ["train", "--data", str(pairs), *TINY, "--save", str(tmp_path / "m.npz"), *argv])
@@ -183,7 +183,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     path = tmp_path / "m.npz"
     tr.fit(x, t, 1, checkpoint=path)
     good = path.read_bytes()
-    opt.lr = 1e4  # the weights explode within the next epoch
+    tr.base_lr = 1e4  # the weights explode within the next epoch
     with pytest.raises(TrainingError, match="diverged in epoch 2.*checkpoint of epoch 1.*is kept"):
         tr.fit(x, t, 3, checkpoint=path)
     assert path.read_bytes() == good

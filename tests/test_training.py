@@ -116,3 +116,78 @@ def test_plots_are_valid_png(tmp_path):
     assert _is_png(tmp_path / "h.png")
     plot_attention([np.eye(3)], [list("abc")], [list("xyz")], tmp_path / "a.png", titles=["t"])
     assert _is_png(tmp_path / "a.png")
+
+
+def test_schedules_by_hand():
+    from seqattn.optim import Schedule
+
+    assert [Schedule("constant", warmup=4)(s) for s in (1, 2, 4, 100)] == [0.25, 0.5, 1.0, 1.0]
+    r = Schedule("rsqrt", warmup=100)
+    assert r(50) == 0.5 and r(100) == 1.0 and r(400) == pytest.approx(0.5)
+    c = Schedule("cosine", warmup=10, total=110, floor=0.1)
+    assert c(10) == pytest.approx(1.0) and c(60) == pytest.approx(0.55) and c(110) == pytest.approx(0.1) and c(500) == pytest.approx(0.1)
+    lin = Schedule("linear", total=100, floor=0.0)
+    assert lin(50) == pytest.approx(0.5) and lin(100) == 0.0
+    with pytest.raises(ValueError, match="rsqrt schedule needs a warm-up"):
+        Schedule("rsqrt")
+    with pytest.raises(ValueError, match="unknown schedule"):
+        Schedule("step")
+
+
+def test_trainer_follows_the_schedule_and_resumes_it(tmp_path):
+    from seqattn.optim import Schedule
+
+    (x, t), (xt, tt), vocab = _data()
+    tr = _trainer(vocab)
+    tr.schedule = Schedule("linear", warmup=2, floor=0.0)
+    n_batches = -(-len(x) // 64)
+    hist = tr.fit(x, t, 2, checkpoint=tmp_path / "c.npz")
+    assert tr.schedule.total == 2 * n_batches
+    assert hist[0]["lr"] == pytest.approx(0.005 * (1 - (n_batches - 2) / (2 * n_batches - 2)))
+    assert hist[1]["lr"] == pytest.approx(0.0)
+    part = _trainer(vocab)
+    part.schedule = Schedule("linear", warmup=2, floor=0.0, total=2 * n_batches)
+    part.fit(x, t, 1, checkpoint=tmp_path / "p.npz")
+    resumed = _trainer(vocab)
+    resumed.base_lr = 123.0  # replaced by the checkpoint's base rate
+    resumed.schedule = Schedule("linear", warmup=2, floor=0.0)
+    h = resumed.fit(x, t, 2, resume=tmp_path / "p.npz")
+    assert resumed.base_lr == 0.005 and [r["loss"] for r in h] == [r["loss"] for r in hist]
+
+
+def test_keep_best_and_patience(tmp_path):
+    from seqattn import checkpoint
+
+    (x, t), (xt, tt), vocab = _data()
+    tr = _trainer(vocab)
+    tr.keep_best, tr.patience = tmp_path / "best.npz", 1
+    accs = iter([0.5, 0.7, 0.6, 0.9])
+    import seqattn.trainer as T
+
+    orig = T.exact_match
+    T.exact_match = lambda *a, **k: (next(accs), None)
+    try:
+        hist = tr.fit(x, t, 4, xt, tt, vocab.start_id, checkpoint=tmp_path / "last.npz")
+    finally:
+        T.exact_match = orig
+    assert [h["accuracy"] for h in hist] == [0.5, 0.7, 0.6]  # stopped: no better accuracy for 1 epoch
+    assert checkpoint.read(tmp_path / "best.npz")[1]["trainer"]["epoch"] == 2
+    assert checkpoint.read(tmp_path / "last.npz")[1]["trainer"]["epoch"] == 3
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_label_smoothing_loss_and_gradient(smoothing):
+    from conftest import assert_grads
+    from seqattn.layers import TimeSoftmaxWithLoss
+
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((2, 3, 5))
+    ts = np.array([[1, -1, 4], [0, 2, -1]])
+    layer = TimeSoftmaxWithLoss(label_smoothing=smoothing)
+    loss = float(layer.forward(xs, ts))
+    dx = layer.backward()
+    assert_grads(lambda: layer.forward(xs, ts), [("xs", xs, dx)])
+    logp = xs - np.log(np.exp(xs).sum(-1, keepdims=True))
+    real = ts != -1
+    target = (1 - smoothing) * np.eye(5)[np.where(real, ts, 0)] + smoothing / 5
+    assert loss == pytest.approx(-(target * logp).sum(-1)[real].mean())

@@ -25,14 +25,18 @@ class Softmax:
 class SoftmaxWithLoss:
     """forward(x: (N, V) scores, t: (N,) int ids) -> mean cross-entropy (0-d array).
 
-    Targets equal to ``ignore_index`` count for nothing and get zero gradient.
+    Targets equal to ``ignore_index`` count for nothing and get zero gradient; with
+    ``label_smoothing`` e the target distribution is (1 - e) one-hot + e / V.
     """
 
     ndim = 2
 
-    def __init__(self, ignore_index=None):
+    def __init__(self, ignore_index=None, label_smoothing=0.0):
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"{type(self).__name__}: label_smoothing must be at least 0 and below 1, got {label_smoothing}")
         self.params, self.grads = [], []
         self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
         self._cache = None
 
     def forward(self, x, t):
@@ -43,7 +47,7 @@ class SoftmaxWithLoss:
             raise ValueError(f"{name}: targets have shape {tuple(t.shape)} but scores {tuple(x.shape)}")
         get_xp(x, t)
         V = x.shape[-1]
-        loss, cache = get_ops(x).cross_entropy(x.reshape(-1, V), t.ravel(), self.ignore_index)
+        loss, cache = get_ops(x).cross_entropy(x.reshape(-1, V), t.ravel(), self.ignore_index, self.label_smoothing)
         self._cache = (cache, x.shape)
         return loss
 
@@ -55,9 +59,10 @@ class SoftmaxWithLoss:
 
 
 class TimeSoftmaxWithLoss(SoftmaxWithLoss):
-    """forward(xs: (N, T, V), ts: (N, T)) -> mean loss over targets != ``ignore_index`` (-1)."""
+    """forward(xs: (N, T, V), ts: (N, T)) -> mean loss over targets != ``ignore_index`` (-1).
+    ``label_smoothing`` e trains towards (1 - e) one-hot + e / V."""
 
     ndim = 3
 
-    def __init__(self, ignore_index=-1):
-        super().__init__(ignore_index)
+    def __init__(self, ignore_index=-1, label_smoothing=0.0):
+        super().__init__(ignore_index, label_smoothing)
