@@ -15,17 +15,22 @@ import subprocess
 import sys
 import time
 
+# The rows measured before the rate schedules existed name --schedule constant, the rate they
+# were trained with; the default is now a cosine decay.
 RUNS = {
-    "addition-baseline": ["--task", "addition", "--model", "seq2seq"],
-    "addition-reversed": ["--task", "addition", "--model", "seq2seq", "--reverse"],
-    "addition-reversed-peeky": ["--task", "addition", "--model", "peeky", "--reverse"],
-    "addition-reversed-peeky-bookinit": ["--task", "addition", "--model", "peeky", "--reverse", "--init", "book"],
-    "addition-attention": ["--task", "addition", "--model", "attention", "--reverse"],
-    "addition-attention-bidirectional": ["--task", "addition", "--model", "attention", "--reverse", "--bidirectional"],
-    "date-baseline": ["--task", "date", "--model", "seq2seq", "--reverse"],
-    "date-peeky": ["--task", "date", "--model", "peeky", "--reverse"],
-    "date-attention": ["--task", "date", "--model", "attention", "--reverse"],
-    "date-attention-bookinit": ["--task", "date", "--model", "attention", "--reverse", "--init", "book"],
+    "addition-baseline": ["--task", "addition", "--model", "seq2seq", "--schedule", "constant"],
+    "addition-reversed": ["--task", "addition", "--model", "seq2seq", "--reverse", "--schedule", "constant"],
+    "addition-reversed-peeky": ["--task", "addition", "--model", "peeky", "--reverse", "--schedule", "constant"],
+    "addition-reversed-peeky-cosine": ["--task", "addition", "--model", "peeky", "--reverse"],
+    "addition-reversed-peeky-bookinit": ["--task", "addition", "--model", "peeky", "--reverse", "--init", "book", "--schedule", "constant"],
+    "addition-attention": ["--task", "addition", "--model", "attention", "--reverse", "--schedule", "constant"],
+    "addition-attention-bidirectional": ["--task", "addition", "--model", "attention", "--reverse", "--bidirectional", "--schedule", "constant"],
+    "addition-transformer": ["--task", "addition", "--model", "transformer"],
+    "date-baseline": ["--task", "date", "--model", "seq2seq", "--reverse", "--schedule", "constant"],
+    "date-peeky": ["--task", "date", "--model", "peeky", "--reverse", "--schedule", "constant"],
+    "date-attention": ["--task", "date", "--model", "attention", "--reverse", "--schedule", "constant"],
+    "date-attention-bookinit": ["--task", "date", "--model", "attention", "--reverse", "--init", "book", "--schedule", "constant"],
+    "date-transformer": ["--task", "date", "--model", "transformer", "--epochs", "5"],
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "book_tasks.json")
@@ -42,7 +47,7 @@ def machine():
 
 
 def run(name, args):
-    cmd = [sys.executable, "-m", "seqattn", "train", *args, "--quiet", "--json", "--save", os.path.join("runs", f"{name}.npz")]
+    cmd = [sys.executable, "-m", "seqattn", "train", *args, "--quiet", "--json", "--force", "--save", os.path.join("runs", f"{name}.npz")]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     history = json.loads(out.strip().splitlines()[-1])["history"]

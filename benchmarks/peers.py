@@ -13,18 +13,21 @@ def torch_or_none():
     return torch
 
 
+def _fwd_bwd(module, x, dout, call):
+    """A run of ``call()`` (the module's output for x) and its backward from ``dout``."""
+
+    def run():
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        call().backward(dout)
+
+    return run
+
+
 def lstm_fwd_bwd(torch, N, T, D, H, device="cpu"):
     lstm = torch.nn.LSTM(D, H, batch_first=True).to(device)
     x = torch.randn(N, T, D, device=device, requires_grad=True)
-    dout = torch.randn(N, T, H, device=device)
-
-    def run():
-        lstm.zero_grad(set_to_none=True)
-        x.grad = None
-        out, _ = lstm(x)
-        out.backward(dout)
-
-    return run
+    return _fwd_bwd(lstm, x, torch.randn(N, T, H, device=device), lambda: lstm(x)[0])
 
 
 def attention_fwd_bwd(torch, N, Te, Td, H, score, device="cpu"):
@@ -97,15 +100,7 @@ def torch_epoch(torch, x, t, V, batch_size=128, device="cpu", batches=None):
 def mha_fwd_bwd(torch, N, T, E, heads, device="cpu"):
     mha = torch.nn.MultiheadAttention(E, heads, batch_first=True).to(device)
     x = torch.randn(N, T, E, device=device, requires_grad=True)
-    dout = torch.randn(N, T, E, device=device)
-
-    def run():
-        mha.zero_grad(set_to_none=True)
-        x.grad = None
-        out, _ = mha(x, x, x, need_weights=False)
-        out.backward(dout)
-
-    return run
+    return _fwd_bwd(mha, x, torch.randn(N, T, E, device=device), lambda: mha(x, x, x, need_weights=False)[0])
 
 
 class TorchTransformerSeq2seq:

@@ -64,11 +64,8 @@ def test_attention_model_gradients_every_option(xp, score, bi, layers, skip):
     directional_check(model, xs, ts, rng)
 
 
-def test_dropout_gradients_with_fixed_masks():
-    rng = np.random.default_rng(0)
-    model = AttentionSeq2seq(V, 3, 4, num_layers=2, dropout=0.3, seed=2, dtype="float64")
-    xs, ts = batch(rng, pad_tail=False)
-    # the same dropout masks at every evaluation: reseed before each forward
+def directional_check_fixed_dropout(model, xs, ts, rng):
+    """``directional_check`` with the same dropout masks at every evaluation (reseeded before each forward)."""
     orig = model.forward
 
     def forward(*a):
@@ -77,6 +74,13 @@ def test_dropout_gradients_with_fixed_masks():
 
     model.forward = forward
     directional_check(model, xs, ts, rng)
+
+
+def test_dropout_gradients_with_fixed_masks():
+    rng = np.random.default_rng(0)
+    model = AttentionSeq2seq(V, 3, 4, num_layers=2, dropout=0.3, seed=2, dtype="float64")
+    xs, ts = batch(rng, pad_tail=False)
+    directional_check_fixed_dropout(model, xs, ts, rng)
 
 
 @pytest.mark.parametrize("cls", [Seq2seq, PeekySeq2seq, AttentionSeq2seq])
