@@ -80,7 +80,8 @@ def main():
     args = p.parse_args()
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     extra = (["--quick"] if args.quick else []) + (["--only", *args.only] if args.only else [])
-    rows = [r for n in threads for r in run_worker(n, extra)]
+    # the GPU rows are timed once, by the worker with the most threads (its CPU rows use all cores)
+    rows = [r for n in threads for r in run_worker(n, extra + (["--gpu"] if n == max(threads) else []))]
     info = machine()
     name = args.name or (("gpu-" + info["gpu"].replace(" ", "-")) if info.get("gpu") else f"cpu-{info['cores']}c") + ("-quick" if args.quick else "")
     result = {"date": datetime.date.today().isoformat(), "machine": info, "threads": threads, "rows": rows}

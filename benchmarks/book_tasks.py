@@ -31,19 +31,23 @@ RUNS = {
     "date-attention": ["--task", "date", "--model", "attention", "--reverse", "--schedule", "constant"],
     "date-attention-bookinit": ["--task", "date", "--model", "attention", "--reverse", "--init", "book", "--schedule", "constant"],
     "date-transformer": ["--task", "date", "--model", "transformer", "--epochs", "5"],
+    "date-transformer-dropout0": ["--task", "date", "--model", "transformer", "--epochs", "5", "--dropout", "0"],
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "book_tasks.json")
 
 
 def machine():
+    from seqattn import backend
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "backend": backend.get_backend(), **backend.device_info()}
 
 
 def run(name, args):

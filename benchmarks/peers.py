@@ -5,6 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def set_tf32(torch, on):
+    """Choose TF32 or strict FP32 for torch's CUDA matrix products and cuDNN, with the current API
+    where torch has it (the legacy flags otherwise). Every torch-CUDA case sets it explicitly."""
+    try:
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if on else "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "tf32" if on else "ieee"
+        torch.backends.cudnn.rnn.fp32_precision = "tf32" if on else "ieee"
+    except AttributeError:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+
+
 def torch_or_none():
     try:
         import torch
@@ -86,12 +97,12 @@ class TorchAttentionSeq2seq:
 def torch_epoch(torch, x, t, V, batch_size=128, device="cpu", batches=None):
     model = TorchAttentionSeq2seq(torch, V, 16, 256, device)
     xs, ts = torch.as_tensor(x, device=device), torch.as_tensor(t, device=device)
-    order = np.random.default_rng(0).permutation(len(x))
+    order = torch.as_tensor(np.random.default_rng(0).permutation(len(x)), device=device)  # on the device once
     n = len(x) // batch_size if batches is None else batches
 
     def run():
         for i in range(n):
-            idx = torch.as_tensor(order[i * batch_size : (i + 1) * batch_size], device=device)
+            idx = order[i * batch_size : (i + 1) * batch_size]
             model.step(xs[idx], ts[idx])
 
     return run

@@ -150,7 +150,12 @@ def transformer_cases(xp, x, t, xt, tt, vocab, quick):
         for i in range(0, n, 256):
             greedy_by_recomputation(model, backend.to_device(xt[i : i + 256]), vocab.start_id, S)
 
-    return {"step": step, "decode": incremental, "decode-recompute": recomputed}, n
+    def encoder_alone():  # the part both ways of decoding share
+        model.set_train(False)
+        for i in range(0, n, 256):
+            model.encoder.forward(backend.to_device(xt[i : i + 256]))
+
+    return {"step": step, "decode": incremental, "decode-recompute": recomputed, "encode": encoder_alone}, n
 
 
 def mha_case(xp, N, T, E, heads):
@@ -175,11 +180,12 @@ def main():
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke test)")
     p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval", "transformer"])
+    p.add_argument("--gpu", action="store_true", help="also time cupy and torch-CUDA (given to one worker only)")
     args = p.parse_args()
     torch = peers.torch_or_none()
     if torch is not None:
         torch.set_num_threads(args.threads)
-    backends = ["numpy"] + (["cupy"] if backend.gpu_available() else [])
+    backends = ["numpy"] + (["cupy"] if args.gpu and backend.gpu_available() else [])
     results = []
     repeat = 2 if args.quick else 5
 
@@ -201,10 +207,11 @@ def main():
                     if torch is not None and name == "numpy":
                         record("lstm", shape, "torch", "torch-cpu", measure(peers.lstm_fwd_bwd(torch, *shape), 3 if big else repeat, 1 if big else 2))
                     if torch is not None and name == "cupy" and torch.cuda.is_available():
-                        for tf32 in (False, True):
-                            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+                        for tf32 in (False, True):  # strict FP32 like cupy's default, then TF32 as its own row
+                            peers.set_tf32(torch, tf32)
                             record("lstm", shape, "torch-cudnn" + ("-tf32" if tf32 else ""), "torch-cuda",
                                    measure(peers.lstm_fwd_bwd(torch, *shape, device="cuda"), repeat, 2, torch.cuda.synchronize))
+                        peers.set_tf32(torch, False)
             if "attention" in args.only:
                 for shape in attn_shapes:
                     N, Te, Td, H = shape
@@ -233,6 +240,8 @@ def main():
                            measure(peers.torch_transformer_step(torch, x[:128], t[:128], len(vocab)), repeat, 2))
                 record("transformer-decode", [n], "seqattn", name, measure(cases["decode"], 1, 1, sync))
                 record("transformer-decode", [n], "recompute", name, measure(cases["decode-recompute"], 1, 1, sync))
+                record("transformer-encode", [n], "seqattn", name, measure(cases["encode"], 1, 1, sync),
+                       note="the encoder alone, which both ways of decoding run once")
             if "epoch" in args.only or "eval" in args.only:
                 x, t, xt, tt, vocab = date_data(5000 if args.quick else 50000)
                 batches = 5 if args.quick else None
