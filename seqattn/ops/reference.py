@@ -55,7 +55,8 @@ class Ops:
 
     def softmax(self, x):
         """Softmax over the last axis; the row maximum is subtracted first."""
-        y = self.xp.exp(x - x.max(axis=-1, keepdims=True))
+        y = x - x.max(axis=-1, keepdims=True)
+        self.xp.exp(y, out=y)
         y /= y.sum(axis=-1, keepdims=True)
         return y
 
