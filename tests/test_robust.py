@@ -244,3 +244,23 @@ def test_data_readers_give_a_dataset_or_their_own_error(tmp_path_factory, data):
         return
     assert len(x) == len(t) == len(lines) and x.dtype == t.dtype == np.int64
     assert codec.decode_sources(x)[0] is not None
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(capsys, pairs, tmp_path, monkeypatch):
+    """A disk that fills up in epoch 2: one line, exit 2, and epoch 1's checkpoint intact."""
+    import seqattn.checkpoint as ck
+
+    ckpt = tmp_path / "m.npz"
+    real, calls = ck.np.savez, []
+
+    def savez(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(ckpt))
+        return real(*a, **k)
+
+    monkeypatch.setattr(ck.np, "savez", savez)
+    err, _ = _error(capsys, ["train", "--data", str(pairs), *TINY, "--epochs", "3", "--save", str(ckpt)])
+    assert "No space left on device" in err
+    assert checkpoint.read(ckpt)[1]["trainer"]["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
