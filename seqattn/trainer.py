@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import checkpoint
-from .backend import get_xp, to_device
+from .backend import get_xp, to_device, to_numpy
 from .checkpoint import CheckpointError
 from .metrics import EVAL_BATCH, exact_match
 from .optim import Schedule, clip_grads
@@ -17,6 +17,27 @@ from .optim import Schedule, clip_grads
 
 class TrainingError(RuntimeError):
     """Training cannot go on (the loss became NaN or infinite)."""
+
+
+def batch_plan(x, t, batch_size, rng, pad_id=None, pool=50):
+    """One epoch's batches -> [(indices, source width, target width)], every example exactly once.
+
+    Without ``pad_id`` (sequences of one length): a shuffled order cut into batches. With it:
+    length buckets, as OpenNMT and fairseq make them: the shuffled order is cut into pools of
+    ``pool`` batches, each pool sorted by length (target, then source) and cut into batches,
+    and the batches are shuffled; each batch is cut to its own longest sequences, so that padding
+    stays a small share of the work. Everything here is on the host."""
+    N = len(x)
+    order = rng.permutation(N)
+    if pad_id is None:
+        return [(order[i : i + batch_size], None, None) for i in range(0, N, batch_size)]
+    ls, lt = (x != pad_id).sum(axis=1), (t != pad_id).sum(axis=1)
+    batches = []
+    for p in range(0, N, batch_size * pool):
+        chunk = order[p : p + batch_size * pool]
+        chunk = chunk[np.lexsort((ls[chunk], lt[chunk]))]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [(b, max(1, int(ls[b].max())), max(2, int(lt[b].max()))) for b in (batches[k] for k in rng.permutation(len(batches)))]
 
 
 def _progress(total, desc, enabled):
@@ -34,27 +55,31 @@ class Trainer:
     label_smoothing=0.0, keep_best=None, patience=None)``.
 
     ``fit(x, t, epochs, x_test, t_test, start_id, checkpoint=PATH, resume=PATH)`` trains, evaluates
-    exact-match accuracy on the test split after each epoch (on whole batches), saves ``checkpoint``
-    after each epoch (model, codec, optimizer, history), and returns the history: a list of dicts with
-    epoch, loss, accuracy and seconds. Batches are shuffled from (seed, epoch), and dropout is
-    seeded from them too, so a resumed run repeats an uninterrupted one exactly.
+    exact-match accuracy on the test split after each epoch (on whole batches; or the scores that
+    ``scorer(model)`` returns, a dict), saves ``checkpoint`` after each epoch (model, codec,
+    optimizer, history), and returns the history: a list of dicts with epoch, loss, the scores,
+    seconds and throughput. Batches are shuffled from (seed, epoch) (length-bucketed for a model
+    with ``pad_id``, see ``batch_plan``), and dropout is seeded from them too, so a resumed run
+    repeats an uninterrupted one exactly.
 
     ``schedule`` (an ``optim.Schedule``) sets the optimizer's rate before every update as its
     factor of the base rate (the optimizer's ``lr`` when the Trainer is made); a schedule with no
     ``total`` decays over the updates of ``epochs``. ``keep_best``: a path where the checkpoint of
     the best test accuracy so far is kept. ``patience``: stop after that many epochs without a
-    better test accuracy.
+    better test score. ``monitor``: the score that ``keep_best`` and ``patience`` follow
+    ("accuracy", or "bleu" / "chrf" from a scorer), higher is better.
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
                  eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
-                 label_smoothing=0.0, keep_best=None, patience=None):
+                 label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy"):
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be at least 1 epoch, got {patience}")
         self.model, self.optimizer = model, optimizer
         self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
         model.loss_layer.label_smoothing = label_smoothing
         self.keep_best, self.patience = keep_best, patience
+        self.scorer, self.monitor = scorer, monitor
         self.batch_size, self.max_grad, self.seed = batch_size, max_grad, seed
         self.progress, self.log = progress, log
         self.eval_batch_size, self.stop_id = eval_batch_size, stop_id
@@ -97,17 +122,25 @@ class Trainer:
         if self.schedule.total is None:
             self.schedule.total = epochs * n_batches
         xp = get_xp(xd)
+        pad = getattr(model, "pad_id", None)
+        xh, th = to_numpy(x), to_numpy(t)  # batch plans are made on the host
         while self.epoch < epochs and not self._out_of_patience():
             epoch = self.epoch + 1
             model.set_train(True)
             model.seed_dropout(self.seed * 100003 + epoch)
-            order = to_device(np.random.default_rng([self.seed, epoch]).permutation(N))
+            plan = batch_plan(xh, th, self.batch_size, np.random.default_rng([self.seed, epoch]), pad)
+            # target tokens scored per batch (known on the host, so counting them costs no read-back)
+            tokens = np.cumsum([int((th[b, 1:tw] != pad).sum()) if pad is not None else len(b) * (th.shape[1] - 1)
+                                for b, _, tw in plan])
+            ends = np.cumsum([len(b) for b, _, _ in plan])
+            order = to_device(np.concatenate([b for b, _, _ in plan]))  # one copy to the device per epoch
             bar = _progress(n_batches, f"epoch {epoch}/{epochs}", self.progress)
             total = xp.zeros((), dtype=model.params[0].dtype)
             start = time.perf_counter()
-            for i in range(n_batches):
-                idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-                loss = model.forward(xd[idx], td[idx])
+            for i, (b, sw, tw) in enumerate(plan):
+                idx = order[ends[i] - len(b) : ends[i]]
+                xb, tb = (xd[idx], td[idx]) if sw is None else (xd[idx, :sw], td[idx, :tw])
+                loss = model.forward(xb, tb)
                 model.backward()
                 if self.max_grad is not None:
                     clip_grads(model.grads, self.max_grad)
@@ -117,7 +150,8 @@ class Trainer:
                 if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
                     mean = float(total) / (i + 1)  # the one read-back, for the progress bar
                     self._check(mean, epoch, i + 1)
-                    bar.set_postfix(loss=f"{mean:.4f}")
+                    rate = tokens[i] / max(time.perf_counter() - start, 1e-9)
+                    bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:,.0f}")
                     bar.update((i + 1) - bar.n)
             mean = float(total) / n_batches  # reading the loss waits for the device's work
             seconds = time.perf_counter() - start
@@ -125,37 +159,41 @@ class Trainer:
                 bar.close()
             self._check(mean, epoch, n_batches)
             self._check_diverged(mean, epoch, checkpoint)
-            record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds}
-            if x_test is not None and len(x_test):
+            record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds,
+                      "tokens_per_second": float(tokens[-1]) / seconds}
+            if self.scorer is not None:
+                record.update(self.scorer(model))
+            elif x_test is not None and len(x_test):
                 record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH, stop_id=self.stop_id)
-            best = max((h.get("accuracy", -1.0) for h in self.history), default=-1.0)
+            best = max((h.get(self.monitor, -1.0) for h in self.history), default=-1.0)
             record["lr"] = self.optimizer.lr
             self.history.append(record)
             self.epoch = epoch
             if checkpoint is not None:
                 self.save(checkpoint)
-            improved = record.get("accuracy", -1.0) > best
+            improved = record.get(self.monitor, -1.0) > best
             if improved and self.keep_best is not None:
                 self.save(self.keep_best)
-            acc = f"  accuracy {record['accuracy'] * 100:6.2f}%" if "accuracy" in record else ""
-            self.log(f"epoch {epoch:3d}  loss {mean:.4f}{acc}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
+            shown = "".join(f"  {name} {record[k] * 100:6.2f}%" if k == "accuracy" else f"  {name} {record[k]:5.2f}"
+                            for k, name in (("accuracy", "accuracy"), ("bleu", "BLEU"), ("chrf", "chrF")) if k in record)
+            self.log(f"epoch {epoch:3d}  loss {mean:.4f}{shown}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
         if self.epoch < epochs:
-            self.log(f"stopped early: no better test accuracy in the last {self.patience} epochs")
+            self.log(f"stopped early: no better test {self.monitor} in the last {self.patience} epochs")
         model.set_train(False)
         return self.history
 
     def _out_of_patience(self):
-        if self.patience is None or not self.history or "accuracy" not in self.history[-1]:
+        if self.patience is None or not self.history or self.monitor not in self.history[-1]:
             return False
-        accs = [h["accuracy"] for h in self.history]
+        accs = [h[self.monitor] for h in self.history]
         best_epoch = max(range(len(accs)), key=accs.__getitem__)  # the first epoch that reached the best
         return len(accs) - 1 - best_epoch >= self.patience
 
     def _check_ids(self, *arrays):
         """Every id inside the vocabulary, checked once on the host before training (on a GPU the
         layers do not check, so that no step waits for it)."""
-        V = self.model.config["vocab_size"]
-        for name, a in zip(("sources", "targets"), arrays):
+        sizes = (self.model.config["vocab_size"], self.model.config.get("target_vocab_size", self.model.config["vocab_size"]))
+        for name, a, V in zip(("sources", "targets"), arrays, sizes):
             a = np.asarray(a) if isinstance(a, (np.ndarray, list)) else None
             if a is not None and a.size and (a.min() < 0 or a.max() >= V):
                 raise ValueError(f"the training {name} hold id {int(a.max() if a.max() >= V else a.min())}, "
@@ -168,7 +206,7 @@ class Trainer:
         xp = get_xp(*self.model.params)
         finite = bool(xp.all(xp.asarray([xp.isfinite(p).all() for p in self.model.params])))  # one read per epoch
         best = min((h["loss"] for h in self.history), default=math.inf)
-        guess = math.log(max(self.model.config["vocab_size"], 2))
+        guess = math.log(max(self.model.config.get("target_vocab_size", self.model.config["vocab_size"]), 2))
         worse_than_guessing = mean > 10 * guess or (mean > guess and mean > 10 * best)
         if finite and not worse_than_guessing:
             return

@@ -5,7 +5,7 @@ import datetime
 import numpy as np
 import pytest
 
-from seqattn.data import DataError, Vocab, VocabularyError, addition_lines, date_lines, load_pairs, load_qa
+from seqattn.data import load_dataset, DataError, Vocab, VocabularyError, addition_lines, date_lines, load_pairs, load_qa
 from seqattn.data.codec import Codec
 from seqattn.data.text import parse_qa, read_lines
 
@@ -69,15 +69,17 @@ def test_empty_and_missing_files(tmp_path):
 
 def test_pairs_padding_masks_and_end_symbol():
     lines = ["abc\tx", "a\tyyyy", "bb\tzz"] * 10
-    (xtr, ttr), _, vocab = load_pairs(lines, seed=0)
-    assert vocab.pad_id == 0 and vocab.start_id == 1 and vocab.end_id == 2
+    (xtr, ttr), _, codec = load_pairs(lines, seed=0)
+    vocab, tv = codec.vocab, codec.target_vocab
+    assert vocab.pad_id == tv.pad_id == 0 and tv.start_id == 1 and tv.end_id == 2 and tv.unk_id == 3
+    assert set(vocab.tokens[4:]) == set("abc") and set(tv.tokens[4:]) == set("xyz")  # one vocabulary per side
     assert xtr.shape[1] == 3 and ttr.shape[1] == 6
     for x, t in zip(xtr, ttr):
         src = vocab.decode(x)
         assert src in ("abc", "a", "bb")
-        tgt = vocab.decode(t[1:])
+        tgt = tv.decode(t[1:])
         assert {"abc": "x", "a": "yyyy", "bb": "zz"}[src] == tgt
-        assert t[0] == vocab.start_id and t[1 + len(tgt)] == vocab.end_id
+        assert t[0] == tv.start_id and t[1 + len(tgt)] == tv.end_id
     (xr, _), _, _ = load_pairs(lines, seed=0, reverse=True)
     assert {vocab.decode(x) for x in xr} == {"cba", "a", "bb"}
     with pytest.raises(DataError, match="line 2: no tab"):
@@ -115,7 +117,9 @@ def test_codec_owns_reversal_both_ways(fmt, reverse):
     else:
         lines = ["abc\tx", "a\tyy", "cab\tz"]
         srcs = ["abc", "a", "cab"]
-    codec, x, t = Codec.fit(lines, fmt, reverse)
+    d = load_dataset(lines=lines, reverse=reverse, test_ratio=0.0)
+    codec, x = d.codec, d.train.x
+    srcs = [srcs[i - 1] for i in d.train_lines]  # the seeded order of the training pairs
     np.testing.assert_array_equal(codec.encode_sources(srcs), x)
     assert codec.decode_sources(x) == srcs
     first = x[0][x[0] != codec.pad_id] if codec.pad_id is not None else x[0]

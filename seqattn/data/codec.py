@@ -1,50 +1,88 @@
-"""How a trained model reads and writes text: the vocabulary, the file format, reversal, widths
-and padding. The codec is the one owner of turning text into ids and back, for training,
-evaluation, prediction and plots alike, and it is saved in every checkpoint so that ``eval``,
-``predict`` and ``attention`` treat new input exactly as training did.
+"""How a trained model reads and writes text: the vocabularies, the tokens, the file format,
+reversal, widths and padding. The codec is the one owner of turning text into ids and back, for
+training, evaluation, prediction and plots alike, and it is saved in every checkpoint so that
+``eval``, ``predict`` and ``attention`` treat new input exactly as training did.
 
-Formats: "qa", the book's fixed-width ``question_answer`` lines (padded with spaces, reversal
-reverses the whole width); "tsv", ``source<TAB>target`` pairs of any length (right-padded with
-<pad>, targets as <s> text </s>, reversal reverses each source's real tokens).
+Formats: "qa", the book's fixed-width ``question_answer`` lines (characters, one vocabulary for
+both sides, padded with spaces, reversal reverses the whole width); "tsv", tab-separated pairs of
+any length (characters, words or subwords; each side its own vocabulary with <pad>, <s>, </s> and
+<unk>; right-padded with <pad>, targets as <s> text </s>, reversal reverses each source's real
+tokens).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import text as T
+from .tokens import CharTokens, make_tokens, tokens_from_meta
 from .vocab import Vocab
 
 
+class Pairs(NamedTuple):
+    """Encoded pairs and the texts they came from (targets as written, the references of BLEU)."""
+    x: np.ndarray
+    t: np.ndarray
+    sources: list
+    targets: list
+
+    def take(self, idx):
+        return Pairs(self.x[idx], self.t[idx], [self.sources[i] for i in idx], [self.targets[i] for i in idx])
+
+    def __len__(self):
+        return len(self.x)
+
+
 class Codec:
-    def __init__(self, vocab, format, reverse=False, source_width=None, target_width=None):
+    """``Codec(vocab, format, reverse, source_width, target_width, target_vocab=None, tokens=None,
+    target_tokens=None, columns=(0, 1))``: ``vocab`` and ``tokens`` read the source side,
+    ``target_vocab`` and ``target_tokens`` (the same as the source's when not given) the target
+    side; ``columns`` are the two tab-separated fields a "tsv" file's pairs are read from."""
+
+    def __init__(self, vocab, format, reverse=False, source_width=None, target_width=None, *, target_vocab=None,
+                 tokens=None, target_tokens=None, columns=(0, 1)):
         if format not in ("qa", "tsv"):
             raise ValueError(f"unknown data format {format!r}: expected 'qa' or 'tsv'")
         self.vocab, self.format, self.reverse = vocab, format, reverse
+        self.target_vocab = target_vocab if target_vocab is not None else vocab
+        self.tokens = tokens if tokens is not None else CharTokens()
+        self.target_tokens = target_tokens if target_tokens is not None else self.tokens
+        self.columns = tuple(columns)
         self.source_width, self.target_width = source_width, target_width
-        self.lengths = None  # {"source": [...], "target": [...]} of the lines it was fitted on
+        if self.vocab.pad_id != self.target_vocab.pad_id:
+            raise ValueError("the source and target vocabularies must give <pad> the same id")
 
     @classmethod
-    def fit(cls, lines, format, reverse=False, source="data"):
-        """A codec for ``lines`` (vocabulary and widths from them) -> (codec, x, t), all encoded."""
+    def fit(cls, srcs, tgts, format, reverse=False, *, tokens="char", lower=False, vocab_size=8000,
+            subword_type="unigram", min_count=1, max_vocab=None, columns=(0, 1), seed=0):
+        """A codec fitted on the texts of training pairs: vocabularies (and for ``tokens="subword"``
+        a sentencepiece model per side, of about ``vocab_size`` pieces) and widths from them.
+        "qa": the book's one character vocabulary; "tsv": one vocabulary per side, tokens seen fewer
+        than ``min_count`` times and beyond the ``max_vocab`` most frequent become <unk>."""
         if format == "qa":
-            srcs, tgts = T.parse_qa(lines, source)
-            vocab = T.qa_vocab(srcs, tgts)
-            codec = cls(vocab, "qa", reverse, len(srcs[0]), len(tgts[0]))
-        else:
-            srcs, tgts = T.parse_pairs(lines, source)
-            vocab = T.pairs_vocab(srcs, tgts)
-            codec = cls(vocab, "tsv", reverse, max(map(len, srcs)), max(map(len, tgts)) + 2)
-        codec.lengths = {"source": [len(x) for x in srcs], "target": [len(x) for x in tgts]}
-        return (codec, *codec.encode_pairs(srcs, tgts, source))
+            return cls(T.qa_vocab(srcs, tgts), "qa", reverse, len(srcs[0]), len(tgts[0]))
+        src_tok = make_tokens(tokens, srcs, lower, vocab_size, subword_type, seed)
+        tgt_tok = make_tokens(tokens, tgts, lower, vocab_size, subword_type, seed) if tokens == "subword" else src_tok
+        S, U = [src_tok.split(x) for x in srcs], [tgt_tok.split(x) for x in tgts]
+        return cls(T.pairs_vocab(S, min_count, max_vocab), "tsv", reverse, max(map(len, S)), max(map(len, U)) + 2,
+                   target_vocab=T.pairs_vocab(U, min_count, max_vocab), tokens=src_tok, target_tokens=tgt_tok,
+                   columns=columns)
+
+    def token_lengths(self, srcs, tgts):
+        """(source lengths, target lengths) in tokens of texts, as this codec splits them."""
+        if self.format == "qa":
+            return [len(x) for x in srcs], [len(x) for x in tgts]
+        return [len(self.tokens.split(x)) for x in srcs], [len(self.target_tokens.split(x)) for x in tgts]
 
     @property
     def start_id(self):
-        return self.vocab.start_id
+        return self.target_vocab.start_id
 
     @property
     def stop_id(self):
-        return self.vocab.end_id  # None for the book's fixed-width format
+        return self.target_vocab.end_id  # None for the book's fixed-width format
 
     @property
     def pad_id(self):
@@ -60,45 +98,52 @@ class Codec:
         if self.format == "qa":
             x = T.encode_fixed(texts, self.vocab, self.source_width, source)
             return x[:, ::-1].copy() if self.reverse else x
-        ids = [self.vocab.encode(t, where=f"{source}, line {n}") for n, t in enumerate(texts, 1)]
+        ids = [self.vocab.encode(self.tokens.split(t), where=f"{source}, line {n}") for n, t in enumerate(texts, 1)]
         if self.reverse:
             ids = [a[::-1] for a in ids]
-        return T.pad_rows(ids, self.pad_id, source=source, what="characters")
+        return T.pad_rows(ids, self.pad_id, source=source, what="tokens")
 
     def encode_targets(self, texts, source="input"):
         """Target texts -> (N, width) ids starting with the start symbol."""
         if self.format == "qa":
             return T.encode_fixed(texts, self.vocab, self.target_width, source)
-        v = self.vocab
-        ids = [np.concatenate(([v.start_id], v.encode(t, where=f"{source}, line {n}"), [v.end_id])) for n, t in enumerate(texts, 1)]
-        width = max(self.target_width or 0, max(len(a) for a in ids))
+        v, split = self.target_vocab, self.target_tokens.split
+        ids = [np.concatenate(([v.start_id], v.encode(split(t), where=f"{source}, line {n}"), [v.end_id]))
+               for n, t in enumerate(texts, 1)]
+        width = max(self.target_width or 0, max((len(a) for a in ids), default=2))
         return T.pad_rows(ids, self.pad_id, width, source)
 
     def encode_pairs(self, srcs, tgts, source="input"):
         return self.encode_sources(srcs, source), self.encode_targets(tgts, source)
 
-    def load_lines(self, lines, source):
-        """All lines of a file in the training format -> (x, t) encoded with this vocabulary."""
+    def parse(self, lines, source):
+        """Lines in this codec's format -> (sources, targets) texts."""
         if self.format == "qa":
             srcs, tgts = T.parse_qa(lines, source)
-            if len(srcs[0]) != self.source_width or len(tgts[0]) != self.target_width:
+            if self.source_width is not None and (len(srcs[0]) != self.source_width or len(tgts[0]) != self.target_width):
                 raise T.DataError(f"{source}: questions and answers are {len(srcs[0])} and {len(tgts[0])} wide, "
                                   f"but the model was trained on {self.source_width} and {self.target_width}")
-        else:
-            srcs, tgts = T.parse_pairs(lines, source)
-        return self.encode_pairs(srcs, tgts, source)
+            return srcs, tgts
+        return T.parse_pairs(lines, source, self.columns)
+
+    def read(self, lines, source):
+        """All lines of a file in the training format -> Pairs encoded with this codec."""
+        srcs, tgts = self.parse(lines, source)
+        return Pairs(*self.encode_pairs(srcs, tgts, source), srcs, tgts)
 
     # ------------------------------------------------------------------------ ids -> text
     def decode(self, ids):
-        """Generated ids (N, S) -> texts (the book's answers lose their padding spaces)."""
-        texts = [self.vocab.decode(row) for row in ids]
-        return [t.rstrip() for t in texts] if self.format == "qa" else texts
+        """Generated ids (N, S) -> texts (the book's answers lose their padding spaces; tokens
+        are joined back into normal text)."""
+        if self.format == "qa":
+            return [self.vocab.decode(row).rstrip() for row in ids]
+        return [self.target_tokens.join(self.target_vocab.tokens_of(row)) for row in ids]
 
     def decode_chars(self, ids):
         """Generated ids -> the list of output symbols, up to and including the stop symbol."""
         out = []
         for i in ids:
-            out.append(self.vocab.id_to_char[int(i)])
+            out.append(self.target_vocab.id_to_char[int(i)])
             if self.stop_id is not None and int(i) == self.stop_id:
                 break
         return out
@@ -110,11 +155,11 @@ class Codec:
             rows = [r[r != self.pad_id] for r in rows]
         if self.reverse:
             rows = [r[::-1] for r in rows]
-        return [self.vocab.decode(r, stop_at_end=False) for r in rows]
+        return [self.tokens.join(self.vocab.tokens_of(r, stop_at_end=False)) for r in rows]
 
     def source_chars(self, text):
         """The source symbols of ``text`` in reading order, as many as the encoder sees."""
-        return list(text.ljust(self.source_width)) if self.format == "qa" else list(text)
+        return list(text.ljust(self.source_width)) if self.format == "qa" else self.tokens.split(text)
 
     def reading_order(self, weights, text):
         """Attention weights (S_out, Ts) over an encoded ``text`` -> (S_out, len(source_chars))
@@ -124,29 +169,91 @@ class Codec:
 
     # ------------------------------------------------------------------------ checkpoints
     def to_meta(self):
-        return {"vocab": self.vocab.to_dict(), "format": self.format, "reverse": self.reverse,
-                "source_width": self.source_width, "target_width": self.target_width}
+        meta = {"vocab": self.vocab.to_dict(), "format": self.format, "reverse": self.reverse,
+                "source_width": self.source_width, "target_width": self.target_width,
+                "tokens": self.tokens.to_meta(), "columns": list(self.columns)}
+        if self.target_vocab is not self.vocab:
+            meta["target_vocab"] = self.target_vocab.to_dict()
+        if self.target_tokens is not self.tokens:
+            meta["target_tokens"] = self.target_tokens.to_meta()
+        return meta
 
     @classmethod
     def from_meta(cls, meta):
-        return cls(Vocab.from_dict(meta["vocab"]), meta["format"], meta["reverse"], meta["source_width"], meta["target_width"])
+        tokens = tokens_from_meta(meta.get("tokens"))
+        return cls(Vocab.from_dict(meta["vocab"]), meta["format"], meta["reverse"], meta["source_width"], meta["target_width"],
+                   target_vocab=Vocab.from_dict(meta["target_vocab"]) if "target_vocab" in meta else None, tokens=tokens,
+                   target_tokens=tokens_from_meta(meta["target_tokens"]) if "target_tokens" in meta else None,
+                   columns=meta.get("columns", (0, 1)))
 
 
-def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_seed=0, codec=None):
-    """A built-in task or a file -> (train, test, codec). Train and test are (x, t) pairs.
+class Dataset(NamedTuple):
+    train: Pairs
+    valid: Pairs  # what each epoch is scored on: --valid, or the seeded split of the training file
+    test: Pairs  # --test, scored once after training; None without it
+    codec: Codec
+    dropped: int  # training pairs left out by max_length
+    train_lines: np.ndarray  # the file's line number of each training pair
 
-    With ``codec`` (a resumed run's), the data is encoded with it and must be in its format."""
+
+def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_seed=0, codec=None, *, lines=None,
+                 source=None, valid=None, test=None, max_length=None, test_ratio=0.1, check_lengths=None, **text_options):
+    """A built-in task, a file or ``lines`` -> Dataset(train, valid, test, codec, dropped).
+
+    Without ``valid`` (a file) the valid split is the seeded ``test_ratio`` of the data. A new
+    codec is fitted on the training pairs ("tsv") or on all lines (the book's "qa", as the book
+    does); with ``codec`` (a resumed run's) the data is read with it and must be in its format.
+    ``max_length`` leaves out training pairs with more tokens on either side (the valid and test
+    pairs are all kept); ``text_options`` go to ``Codec.fit``. ``check_lengths(codec, source_lengths,
+    target_lengths, line_numbers)`` sees the training pairs' lengths in tokens before anything is
+    encoded (to refuse what would not fit in memory)."""
     from .tasks import TASKS
 
     if task is not None:
         lines, source, fmt = TASKS[task](n, data_seed), f"task {task}", "qa"
     else:
-        lines, source = T.read_lines(path), str(path)
+        if lines is None:
+            lines, source = T.read_lines(path), str(path)
+        source = source or "data"
         fmt = T.detect_format(lines)
-    if codec is None:
-        codec, x, t = Codec.fit(lines, fmt, reverse, source)
+    if codec is not None and fmt != codec.format:
+        raise T.DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
+    if fmt == "qa" and (text_options.get("tokens", "char") != "char" or max_length or text_options.get("lower")):
+        raise T.DataError(f"{source} is in the book's question_answer format, which is read character by character; "
+                          "--tokens, --lower and --max-length are for tab-separated pairs")
+    reader = codec or Codec(Vocab([]), fmt, columns=text_options.get("columns", (0, 1)))
+    srcs, tgts = reader.parse(lines, source)
+    if valid is None:
+        train_idx, valid_idx = T.split_order(len(srcs), seed, test_ratio)
     else:
-        if fmt != codec.format:
-            raise T.DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
-        x, t = codec.load_lines(lines, source)
-    return (*T.split(x, t, seed), codec)
+        train_idx, valid_idx = np.arange(len(srcs)), None
+    fitted = codec is None
+    if fitted:
+        fit_on = range(len(srcs)) if fmt == "qa" else train_idx  # the book fits its vocabulary on every line
+        codec = Codec.fit([srcs[i] for i in fit_on], [tgts[i] for i in fit_on], fmt, reverse, **text_options)
+    dropped = 0
+    ls, lt = codec.token_lengths([srcs[i] for i in train_idx], [tgts[i] for i in train_idx])
+    if max_length is not None:
+        keep = [k for k, (a, b) in enumerate(zip(ls, lt)) if a <= max_length and b <= max_length]
+        if not keep:
+            raise T.DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
+        dropped = len(train_idx) - len(keep)
+        train_idx = train_idx[keep]
+        ls, lt = [ls[k] for k in keep], [lt[k] for k in keep]
+        if fitted:  # widths of what is kept
+            codec.source_width, codec.target_width = max(ls), max(lt) + 2
+    if check_lengths is not None:
+        check_lengths(codec, ls, lt, train_idx + 1)
+    if fmt == "qa":  # fixed width: encode every line in file order (errors name the file's lines), then split
+        everything = Pairs(*codec.encode_pairs(srcs, tgts, source), srcs, tgts)
+        train = everything.take(train_idx)
+        valid = everything.take(valid_idx) if valid is None else codec.read(T.read_lines(valid), str(valid))
+    else:
+        def encode(idx):
+            s, t = [srcs[i] for i in idx], [tgts[i] for i in idx]
+            return Pairs(*codec.encode_pairs(s, t, source), s, t)
+
+        train = encode(train_idx)
+        valid = encode(valid_idx) if valid is None else codec.read(T.read_lines(valid), str(valid))
+    test = codec.read(T.read_lines(test), str(test)) if test is not None else None
+    return Dataset(train, valid, test, codec, dropped, train_idx + 1)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .vocab import Vocab
 
-PAD, START, END = "<pad>", "<s>", "</s>"
+PAD, START, END, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
 
 class DataError(ValueError):
@@ -19,15 +19,21 @@ class DataError(ValueError):
 
 
 def read_lines(path):
-    """The lines of a UTF-8 text file without their line ends; a clear error if unusable."""
+    """The lines of a UTF-8 text file without their line ends (LF or CRLF; a byte-order mark at
+    the start is dropped); a clear error, with the line number, if it is not UTF-8."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"data file {path!r} does not exist")
+    with open(path, "rb") as f:
+        data = f.read()
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc})") from None
+        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: not UTF-8 text (byte {data[start]:#04x}); save the file as UTF-8") from None
+    lines = text.split("\n")
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -35,12 +41,18 @@ def read_lines(path):
     return lines
 
 
+def split_order(n, seed=1984, test_ratio=0.1):
+    """A seeded shuffle of ``n`` examples -> (training indices, test indices): the last
+    ``test_ratio`` of the shuffle is the test split."""
+    order = np.random.default_rng(seed).permutation(n)
+    at = n - int(n * test_ratio)
+    return order[:at], order[at:]
+
+
 def split(x, t, seed=1984, test_ratio=0.1):
     """Shuffle with ``seed`` and keep the last ``test_ratio`` as the test split."""
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, t = x[order], t[order]
-    at = len(x) - int(len(x) * test_ratio)
-    return (x[:at], t[:at]), (x[at:], t[at:])
+    train, test = split_order(len(x), seed, test_ratio)
+    return (x[train], t[train]), (x[test], t[test])
 
 
 # ------------------------------------------------------------------------ the book's format
@@ -88,21 +100,29 @@ def encode_fixed(texts, vocab, width, source="input", first_line=1):
 
 def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
     """The book's format from lines -> (x_train, t_train), (x_test, t_test), vocab."""
-    from .codec import Codec
+    from .codec import load_dataset
 
-    codec, x, t = Codec.fit(lines, "qa", reverse, source)
-    return (*split(x, t, seed, test_ratio), codec.vocab)
+    d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio)
+    if d.codec.format != "qa":
+        raise DataError(f"{source}: tab-separated pairs, not the book's question_answer lines; use load_pairs")
+    return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec.vocab
 
 
 # --------------------------------------------------------------------- tab-separated pairs
-def parse_pairs(lines, source="data"):
+def parse_pairs(lines, source="data", columns=(0, 1)):
+    """Tab-separated lines -> (sources, targets) from the two ``columns`` (0-based; further
+    columns, such as an attribution, are ignored, never merged into a field)."""
     sources, targets = [], []
+    a, b = columns
+    need = max(columns) + 1
     for n, line in enumerate(lines, 1):
-        if "\t" not in line:
-            raise DataError(f"{source}, line {n}: no tab between source and target in {line!r}")
-        s, t = line.split("\t", 1)
+        fields = line.split("\t")
+        if len(fields) < need:
+            what = "no tab between source and target" if len(fields) == 1 else f"{len(fields)} columns, fewer than {need}"
+            raise DataError(f"{source}, line {n}: {what} in {line!r}")
+        s, t = fields[a].strip(), fields[b].strip()
         if not s or not t:
-            raise DataError(f"{source}, line {n}: empty source or target")
+            raise DataError(f"{source}, line {n}: empty {'source' if not s else 'target'} (column {(a if not s else b) + 1})")
         sources.append(s)
         targets.append(t)
     if not sources:
@@ -110,15 +130,16 @@ def parse_pairs(lines, source="data"):
     return sources, targets
 
 
-def pairs_vocab(sources, targets):
-    vocab = Vocab.from_texts(sources + targets, specials=(PAD, START, END))
-    vocab.pad, vocab.start, vocab.end = PAD, START, END
+def pairs_vocab(token_lists, min_count=1, max_vocab=None):
+    """One side's vocabulary: <pad>, <s>, </s>, <unk> (the same ids on both sides), then its tokens."""
+    vocab = Vocab.from_counts(token_lists, (PAD, START, END, UNK), min_count, max_vocab)
+    vocab.pad, vocab.start, vocab.end, vocab.unk = PAD, START, END, UNK
     return vocab
 
 
 def pad_rows(rows, pad_id, width=None, source="input", what="tokens"):
     """Id arrays of any length -> (N, width) ids, right-padded with ``pad_id``."""
-    width = width or max(len(a) for a in rows)
+    width = width or max((len(a) for a in rows), default=1)
     out = np.full((len(rows), width), pad_id, dtype=np.int64)
     for n, a in enumerate(rows):
         if len(a) > width:
@@ -127,12 +148,15 @@ def pad_rows(rows, pad_id, width=None, source="input", what="tokens"):
     return out
 
 
-def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
-    """``source<TAB>target`` lines -> (x_train, t_train), (x_test, t_test), vocab."""
-    from .codec import Codec
+def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data", **text_options):
+    """``source<TAB>target`` lines -> (x_train, t_train), (x_test, t_test), codec. The codec
+    (vocabularies, tokens) is fitted on the training split; ``text_options`` as ``Codec.fit``'s."""
+    from .codec import load_dataset
 
-    codec, x, t = Codec.fit(lines, "tsv", reverse, source)
-    return (*split(x, t, seed, test_ratio), codec.vocab)
+    d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio, **text_options)
+    if d.codec.format != "tsv":
+        raise DataError(f"{source}, line 1: no tab between source and target in {lines[0]!r}")
+    return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec
 
 
 def detect_format(lines):

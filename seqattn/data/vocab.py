@@ -1,4 +1,4 @@
-"""A character vocabulary: ids for characters, and back."""
+"""A vocabulary: ids for tokens (characters, words or subwords), and back."""
 
 from __future__ import annotations
 
@@ -6,23 +6,25 @@ import numpy as np
 
 
 class VocabularyError(ValueError):
-    """A character is not in the vocabulary."""
+    """A token is not in the vocabulary (and the vocabulary has no ``<unk>``)."""
 
 
 class Vocab:
-    """Characters (and optional special symbols such as ``<pad>``) and their ids.
+    """Tokens (and optional special symbols such as ``<pad>``) and their ids.
 
-    ``char_to_id`` and ``id_to_char`` are the book's dictionaries. ``encode(text)`` gives an int
-    array; a character never seen raises VocabularyError naming it and where it was found.
+    ``char_to_id`` and ``id_to_char`` are the book's dictionaries. ``encode(tokens)`` gives an int
+    array (a string is a sequence of character tokens). A token never seen becomes ``unk`` when the
+    vocabulary has one; without one (the book's character tasks) it raises VocabularyError naming
+    it and where it was found.
     """
 
-    def __init__(self, tokens, pad=None, start=None, end=None):
+    def __init__(self, tokens, pad=None, start=None, end=None, unk=None):
         self.tokens = list(tokens)
         if len(set(self.tokens)) != len(self.tokens):
             raise ValueError("Vocab: tokens must be unique")
         self.char_to_id = {c: i for i, c in enumerate(self.tokens)}
         self.id_to_char = dict(enumerate(self.tokens))
-        self.pad, self.start, self.end = pad, start, end
+        self.pad, self.start, self.end, self.unk = pad, start, end, unk
 
     @classmethod
     def from_texts(cls, texts, specials=()):
@@ -35,6 +37,17 @@ class Vocab:
                     seen.add(ch)
                     tokens.append(ch)
         return cls(tokens)
+
+    @classmethod
+    def from_counts(cls, token_lists, specials=(), min_count=1, max_vocab=None):
+        """Specials first, then the tokens seen at least ``min_count`` times, most frequent first
+        (ties in order of first appearance), at most ``max_vocab`` of them besides the specials."""
+        counts = {}
+        for tokens in token_lists:
+            for tok in tokens:
+                counts[tok] = counts.get(tok, 0) + 1
+        kept = [t for t, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count and t not in specials]
+        return cls(list(specials) + kept[:max_vocab])
 
     def __len__(self):
         return len(self.tokens)
@@ -57,20 +70,29 @@ class Vocab:
     def end_id(self):
         return self.id(self.end)
 
-    def encode(self, text, where=None):
+    @property
+    def unk_id(self):
+        return self.id(self.unk)
+
+    def encode(self, tokens, where=None):
+        if self.unk is not None:
+            unk = self.unk_id
+            return np.array([self.char_to_id.get(tok, unk) for tok in tokens], dtype=np.int64)
         try:
-            return np.array([self.char_to_id[ch] for ch in text], dtype=np.int64)
+            return np.array([self.char_to_id[tok] for tok in tokens], dtype=np.int64)
         except KeyError as exc:
-            ch = exc.args[0]
+            tok = exc.args[0]
             place = f" in {where}" if where else ""
-            col = text.index(ch) + 1
+            at = list(tokens).index(tok) + 1
+            what, pos = ("character", "column") if len(tok) == 1 else ("token", "token")
+            text = tokens if isinstance(tokens, str) else " ".join(tokens)
             raise VocabularyError(
-                f"character {ch!r}{place} (column {col} of {text!r}) is not in the vocabulary; "
+                f"{what} {tok!r}{place} ({pos} {at} of {text!r}) is not in the vocabulary; "
                 f"known characters: {''.join(t for t in self.tokens if len(t) == 1)!r}"
             ) from None
 
-    def decode(self, ids, stop_at_end=True):
-        """ids -> text, stopping at the end symbol and skipping padding."""
+    def tokens_of(self, ids, stop_at_end=True):
+        """ids -> tokens, stopping at the end symbol and skipping padding."""
         out = []
         for i in np.asarray(ids).tolist():
             tok = self.id_to_char.get(int(i), "")
@@ -79,14 +101,18 @@ class Vocab:
             if self.pad is not None and tok == self.pad:
                 continue
             out.append(tok)
-        return "".join(out)
+        return out
+
+    def decode(self, ids, stop_at_end=True):
+        """ids -> text of character tokens, stopping at the end symbol and skipping padding."""
+        return "".join(self.tokens_of(ids, stop_at_end))
 
     def to_dict(self):
-        return {"tokens": self.tokens, "pad": self.pad, "start": self.start, "end": self.end}
+        return {"tokens": self.tokens, "pad": self.pad, "start": self.start, "end": self.end, "unk": self.unk}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["tokens"], d.get("pad"), d.get("start"), d.get("end"))
+        return cls(d["tokens"], d.get("pad"), d.get("start"), d.get("end"), d.get("unk"))
 
     def __eq__(self, other):
         return isinstance(other, Vocab) and self.to_dict() == other.to_dict()

@@ -25,14 +25,15 @@ class Seq2seqBase(Composite):
     decoder_class = None
     options = {}  # the options only this model takes, with their defaults
 
-    def __init__(self, vocab_size, wordvec_size=16, hidden_size=128, *, pad_id=None, seed=None, init="default",
-                 dtype="float32", **options):
+    def __init__(self, vocab_size, wordvec_size=16, hidden_size=128, *, target_vocab_size=None, pad_id=None, seed=None,
+                 init="default", dtype="float32", **options):
         options = self._options(options)
         ini = self._configure(dict(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size),
-                              pad_id, seed, init, dtype, options)
+                              pad_id, seed, init, dtype, options, target_vocab_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
         encoder_options, decoder_options = self.part_options(**options)
-        self._setup(Encoder(ini, V, D, H, **encoder_options), self.decoder_class(ini, V, D, H, **decoder_options), pad_id)
+        self._setup(Encoder(ini, V, D, H, **encoder_options),
+                    self.decoder_class(ini, self.config["target_vocab_size"], D, H, **decoder_options), pad_id)
 
     def _options(self, given):
         """The model's own options: the given ones over the defaults; a misspelt one is refused."""
@@ -42,9 +43,11 @@ class Seq2seqBase(Composite):
             raise TypeError(f"{type(self).__name__}: unknown option {', '.join(map(repr, unknown))}; its own options are: {takes}")
         return {**self.options, **given}
 
-    def _configure(self, sizes, pad_id, seed, init, dtype, options):
+    def _configure(self, sizes, pad_id, seed, init, dtype, options, target_vocab_size=None):
         """Check the sizes, record the configuration (what a checkpoint rebuilds the model from)
-        and return the weights' Initializer."""
+        and return the weights' Initializer. ``target_vocab_size`` (the decoder's vocabulary, when
+        the target side has its own) defaults to ``vocab_size``: one vocabulary for both sides."""
+        sizes = dict(sizes, target_vocab_size=sizes["vocab_size"] if target_vocab_size is None else target_vocab_size)
         for key, value in sizes.items():
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, got {value!r}")

@@ -242,8 +242,8 @@ class TransformerSeq2seq(Seq2seqBase):
     kind = "transformer"
     options = TRANSFORMER_OPTIONS
 
-    def __init__(self, vocab_size, d_model=128, num_heads=4, num_layers=2, ffn_size=512, dropout=0.1, *, pad_id=None,
-                 seed=None, init="default", dtype="float32", **options):
+    def __init__(self, vocab_size, d_model=128, num_heads=4, num_layers=2, ffn_size=512, dropout=0.1, *,
+                 target_vocab_size=None, pad_id=None, seed=None, init="default", dtype="float32", **options):
         o = self._options(dict(options, d_model=d_model, num_heads=num_heads, num_layers=num_layers, ffn_size=ffn_size,
                                dropout=dropout))
         name = type(self).__name__
@@ -257,10 +257,10 @@ class TransformerSeq2seq(Seq2seqBase):
         for key, allowed in (("activation", ("relu", "gelu")), ("norm", ("pre", "post")), ("positions", ("sinusoid", "learned"))):
             if o[key] not in allowed:
                 raise ValueError(f"{name}: {key} must be one of {', '.join(allowed)}, got {o[key]!r}")
-        ini = self._configure({"vocab_size": vocab_size}, pad_id, seed, init, dtype, o)
-        args = (ini, vocab_size, o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
+        ini = self._configure({"vocab_size": vocab_size}, pad_id, seed, init, dtype, o, target_vocab_size)
+        args = (o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
                 o["norm"] == "pre", o["positions"], o["max_len"])
-        self._setup(TransformerEncoder(*args), TransformerDecoder(*args), pad_id)
+        self._setup(TransformerEncoder(ini, vocab_size, *args), TransformerDecoder(ini, self.config["target_vocab_size"], *args), pad_id)
 
     def _inputs(self, xs, mask):
         xs, mask = super()._inputs(xs, mask)

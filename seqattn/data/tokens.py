@@ -1,0 +1,149 @@
+"""How a text becomes tokens and tokens become text again: characters, words, or subwords.
+
+- ``char``: every character is a token (the book's way, and the default).
+- ``word``: words and punctuation marks, split by one documented rule. A word is a run of letters,
+  digits and underscores; every other visible character is a token of its own; whitespace only
+  separates. A token written right after the previous one, with no space between, is stored with
+  the joiner ``￭`` in front (``"Go."`` -> ``go ￭.``; ``"l'homme"`` -> ``l ￭' ￭homme``), so joining
+  gives the text back with its spacing (runs of whitespace become one space; a ``￭`` in the
+  text itself is dropped). ``lower=True`` lower-cases first.
+- ``subword``: a sentencepiece model (unigram or BPE) trained on the training split, one per side;
+  its bytes are kept in the codec, and so in every checkpoint. Needs ``pip install seqattn[text]``.
+
+``normalise(text)`` is what ``join(split(text))`` gives back: the text as the model sees it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+JOINER = "\uffed"  # ￭, as in OpenNMT's tokenizer
+_WORD = re.compile(r"\w+|[^\w\s]")
+TOKENS = ("char", "word", "subword")
+SUBWORD_TYPES = ("unigram", "bpe")
+
+
+class MissingExtra(ImportError):
+    """An optional dependency is not installed; the message names the install."""
+
+
+def require(module, extra="text", what=None):
+    """Import an optional dependency or raise MissingExtra naming the pip install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f"{what or module} needs the {module} package: pip install 'seqattn[{extra}]'") from None
+
+
+class CharTokens:
+    kind = "char"
+    lower = False
+
+    def split(self, text):
+        return list(text)
+
+    def join(self, tokens):
+        return "".join(tokens)
+
+    def normalise(self, text):
+        return text
+
+    def to_meta(self):
+        return {"kind": self.kind}
+
+
+class WordTokens:
+    kind = "word"
+
+    def __init__(self, lower=False):
+        self.lower = lower
+
+    def split(self, text):
+        text = text.replace(JOINER, "")
+        if self.lower:
+            text = text.lower()
+        return [m.group() if m.start() == 0 or text[m.start() - 1].isspace() else JOINER + m.group()
+                for m in _WORD.finditer(text)]
+
+    def join(self, tokens):
+        out = []
+        for tok in tokens:
+            if tok.startswith(JOINER):
+                out.append(tok[len(JOINER):])
+            else:
+                out.append((" " if out else "") + tok)
+        return "".join(out)
+
+    def normalise(self, text):
+        return self.join(self.split(text))
+
+    def to_meta(self):
+        return {"kind": self.kind, "lower": self.lower}
+
+
+class SubwordTokens:
+    kind = "subword"
+
+    def __init__(self, model, model_type="unigram", lower=False):
+        spm = require("sentencepiece", what="--tokens subword")
+        self.model, self.model_type, self.lower = bytes(model), model_type, lower
+        self.sp = spm.SentencePieceProcessor(model_proto=self.model)
+
+    @classmethod
+    def train(cls, texts, vocab_size, model_type="unigram", lower=False, seed=0):
+        """A sentencepiece model of at most ``vocab_size`` pieces trained on ``texts``."""
+        import io
+
+        spm = require("sentencepiece", what="--tokens subword")
+        if model_type not in SUBWORD_TYPES:
+            raise ValueError(f"unknown subword model {model_type!r}: expected {' or '.join(SUBWORD_TYPES)}")
+        texts = [t.lower() if lower else t for t in texts]
+        buf = io.BytesIO()
+        if hasattr(spm, "set_random_generator_seed"):
+            spm.set_random_generator_seed(seed)
+        # No ids for pad, bos or eos inside sentencepiece: the vocabulary adds its own specials.
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size,
+                                       model_type=model_type, character_coverage=1.0, hard_vocab_limit=False,
+                                       bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+                                       minloglevel=2, num_threads=1)
+        return cls(buf.getvalue(), model_type, lower)
+
+    def split(self, text):
+        return self.sp.encode(text.lower() if self.lower else text, out_type=str)
+
+    def join(self, tokens):
+        return self.sp.decode_pieces(list(tokens))
+
+    def normalise(self, text):
+        return self.join(self.split(text))
+
+    def to_meta(self):
+        return {"kind": self.kind, "model_type": self.model_type, "lower": self.lower,
+                "model": base64.b64encode(self.model).decode("ascii")}
+
+
+def tokens_from_meta(meta):
+    kind = (meta or {"kind": "char"})["kind"]
+    if kind == "char":
+        return CharTokens()
+    if kind == "word":
+        return WordTokens(meta.get("lower", False))
+    if kind == "subword":
+        return SubwordTokens(base64.b64decode(meta["model"]), meta.get("model_type", "unigram"), meta.get("lower", False))
+    raise ValueError(f"unknown token kind {kind!r}: expected one of {', '.join(TOKENS)}")
+
+
+def make_tokens(kind, texts=(), lower=False, vocab_size=8000, model_type="unigram", seed=0):
+    """The tokenizer of ``kind`` ("char", "word" or "subword", trained on ``texts``)."""
+    if kind == "char":
+        if lower:
+            raise ValueError("lower-casing is an option of word and subword tokens, not of characters")
+        return CharTokens()
+    if kind == "word":
+        return WordTokens(lower)
+    if kind == "subword":
+        return SubwordTokens.train(texts, vocab_size, model_type, lower, seed)
+    raise ValueError(f"unknown token kind {kind!r}: expected one of {', '.join(TOKENS)}")
