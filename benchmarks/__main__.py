@@ -75,7 +75,7 @@ def main():
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("--threads", type=int, nargs="*", help="thread counts (default: 1 and all cores)")
     p.add_argument("--quick", action="store_true", help="tiny shapes, a smoke test of the harness")
-    p.add_argument("--only", nargs="*", choices=["lstm", "attention", "epoch", "eval", "transformer"])
+    p.add_argument("--only", nargs="*", choices=["lstm", "attention", "epoch", "eval", "transformer", "text"])
     p.add_argument("--name", help="results file name (default: cpu-<cores>c or gpu-<name>)")
     args = p.parse_args()
     threads = args.threads or sorted({1, os.cpu_count() or 1})

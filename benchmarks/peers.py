@@ -68,28 +68,41 @@ def attention_fwd_bwd(torch, N, Te, Td, H, score, device="cpu"):
 
 
 class TorchAttentionSeq2seq:
-    """The date attention model (embedding, LSTM encoder, LSTM decoder from the encoder's final h,
-    dot attention, [context; h] into a linear layer) with torch's default initialisation."""
+    """The attention model (embedding, LSTM encoder, LSTM decoder from the encoder's final h,
+    dot attention, [context; h] into a linear layer) with torch's default initialisation; clipping
+    at 5 and Adam. ``Vt``: a target vocabulary of its own. With ``pad`` (text of many lengths) the
+    encoder runs over packed sequences (its final h is each source's last real token's), padded
+    keys are masked out of the attention and padded targets ignored by the loss."""
 
-    def __init__(self, torch, V, D, H, device="cpu"):
+    def __init__(self, torch, V, D, H, device="cpu", Vt=None, pad=None):
         nn = torch.nn
-        self.torch = torch
+        self.torch, self.pad = torch, pad
+        Vt = Vt or V
         self.mods = nn.ModuleDict({
             "enc_emb": nn.Embedding(V, D), "enc": nn.LSTM(D, H, batch_first=True),
-            "dec_emb": nn.Embedding(V, D), "dec": nn.LSTM(D, H, batch_first=True), "out": nn.Linear(2 * H, V),
+            "dec_emb": nn.Embedding(Vt, D), "dec": nn.LSTM(D, H, batch_first=True), "out": nn.Linear(2 * H, Vt),
         }).to(device)
         self.opt = torch.optim.Adam(self.mods.parameters(), lr=0.001)
 
     def step(self, xs, ts):
-        torch, m = self.torch, self.mods
-        hs, (h, _) = m["enc"](m["enc_emb"](xs))
+        torch, m, nn = self.torch, self.mods, self.torch.nn
+        if self.pad is None:
+            hs, (h, _) = m["enc"](m["enc_emb"](xs))
+        else:
+            keys = xs != self.pad
+            packed = nn.utils.rnn.pack_padded_sequence(m["enc_emb"](xs), keys.sum(1).cpu(), batch_first=True, enforce_sorted=False)
+            out, (h, _) = m["enc"](packed)
+            hs, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=xs.shape[1])
         dec, _ = m["dec"](m["dec_emb"](ts[:, :-1]), (h, torch.zeros_like(h)))
-        a = torch.softmax(dec @ hs.transpose(1, 2), dim=-1)
-        scores = m["out"](torch.cat((a @ hs, dec), dim=2))
-        loss = torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), ts[:, 1:].reshape(-1))
+        s = dec @ hs.transpose(1, 2)
+        if self.pad is not None:
+            s = s.masked_fill(~keys[:, None, :], float("-inf"))
+        scores = m["out"](torch.cat((torch.softmax(s, dim=-1) @ hs, dec), dim=2))
+        loss = nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), ts[:, 1:].reshape(-1),
+                                           ignore_index=-100 if self.pad is None else self.pad)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.mods.parameters(), 5.0)
+        nn.utils.clip_grad_norm_(self.mods.parameters(), 5.0)
         self.opt.step()
         return loss
 
@@ -104,6 +117,20 @@ def torch_epoch(torch, x, t, V, batch_size=128, device="cpu", batches=None):
         for i in range(n):
             idx = order[i * batch_size : (i + 1) * batch_size]
             model.step(xs[idx], ts[idx])
+
+    return run
+
+
+def torch_text_epoch(torch, x, t, Vs, Vt, plan, D, H, device="cpu"):
+    """One epoch over ``plan`` (seqattn's bucketed batches: indices and widths), the same batches
+    as seqattn's."""
+    model = TorchAttentionSeq2seq(torch, Vs, D, H, device, Vt=Vt, pad=0)
+    xs, ts = torch.as_tensor(x, device=device), torch.as_tensor(t, device=device)
+    batches = [(torch.as_tensor(b, device=device), sw, tw) for b, sw, tw in plan]
+
+    def run():
+        for idx, sw, tw in batches:
+            model.step(xs[idx, :sw], ts[idx, :tw])
 
     return run
 

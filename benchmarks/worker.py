@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 
@@ -120,6 +121,39 @@ def epoch_case(xp, x, t, vocab, batches=None):
     return model, run
 
 
+TEXT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "eng-fra-5k.tsv")
+TEXT_SIZE = (128, 256)  # (wordvec, hidden) of the README's English-French attention row
+
+
+def text_case(quick):
+    """An epoch of the attention model on the English-French pairs in word tokens, in seqattn's
+    length-bucketed batches -> (data, the batch plan, our run)."""
+    from seqattn.data import load_dataset
+    from seqattn.models import AttentionSeq2seq
+    from seqattn.optim import Adam, clip_grads
+    from seqattn.trainer import batch_plan
+
+    d = load_dataset(path=TEXT, tokens="word", lower=True)
+    c, x, t = d.codec, d.train.x, d.train.t
+    if quick:
+        x, t = x[:640], t[:640]
+    plan = batch_plan(x, t, 128, np.random.default_rng(0), c.pad_id)
+    model = AttentionSeq2seq(len(c.vocab), *TEXT_SIZE, target_vocab_size=len(c.target_vocab), pad_id=c.pad_id, seed=0)
+    opt = Adam()
+    xd, td = backend.to_device(x), backend.to_device(t)
+    batches = [(backend.to_device(b), sw, tw) for b, sw, tw in plan]
+
+    def run():
+        for idx, sw, tw in batches:
+            model.forward(xd[idx, :sw], td[idx, :tw])
+            model.backward()
+            clip_grads(model.grads, 5.0)
+            opt.update(model.params, model.grads)
+
+    tokens = int(sum((t[b, 1:tw] != c.pad_id).sum() for b, _, tw in plan))
+    return (x, t, len(c.vocab), len(c.target_vocab)), plan, run, tokens
+
+
 def transformer_cases(xp, x, t, xt, tt, vocab, quick):
     """A training step of the default TransformerSeq2seq (d_model 128, 4 heads, 2 + 2 blocks, FFN
     512) on one date batch, and decoding of the test dates: incremental against recomputing the
@@ -179,7 +213,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke test)")
-    p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval", "transformer"])
+    p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval", "transformer", "text"])
     p.add_argument("--gpu", action="store_true", help="also time cupy and torch-CUDA (given to one worker only)")
     args = p.parse_args()
     torch = peers.torch_or_none()
@@ -242,6 +276,17 @@ def main():
                 record("transformer-decode", [n], "recompute", name, measure(cases["decode-recompute"], 1, 1, sync))
                 record("transformer-encode", [n], "seqattn", name, measure(cases["encode"], 1, 1, sync),
                        note="the encoder alone, which both ways of decoding run once")
+            if "text" in args.only:
+                (x, t, Vs, Vt), plan, run, tokens = text_case(args.quick)
+                shape = [len(x), 128, *TEXT_SIZE]
+                record("text-epoch", shape, "seqattn", name, measure(run, 1, 1, sync), tokens=tokens, batches=len(plan))
+                if torch is not None and name == "numpy":
+                    record("text-epoch", shape, "torch", "torch-cpu", measure(peers.torch_text_epoch(torch, x, t, Vs, Vt, plan, *TEXT_SIZE), 1, 1),
+                           tokens=tokens, batches=len(plan))
+                if torch is not None and name == "cupy" and torch.cuda.is_available():
+                    record("text-epoch", shape, "torch", "torch-cuda",
+                           measure(peers.torch_text_epoch(torch, x, t, Vs, Vt, plan, *TEXT_SIZE, device="cuda"), 1, 1, torch.cuda.synchronize),
+                           tokens=tokens, batches=len(plan))
             if "epoch" in args.only or "eval" in args.only:
                 x, t, xt, tt, vocab = date_data(5000 if args.quick else 50000)
                 batches = 5 if args.quick else None

@@ -183,7 +183,7 @@ def _attention_figure(model, codec, texts, path):
     ys = to_numpy(ys)
     outs = [codec.decode_chars(y) for y in ys]
     srcs = [codec.source_chars(t) for t in texts]
-    titles = [f"{t.strip()} -> {''.join(o).strip()}" for t, o in zip(texts, outs)]
+    titles = [f"{t.strip()} -> {a}" for t, a in zip(texts, codec.decode(ys))]
     if weights.ndim == 4:  # the Transformer's (N, heads, S, Ts): one panel per head, first example
         heads = weights[0]
         maps = [codec.reading_order(w[: len(outs[0])], texts[0]) for w in heads]

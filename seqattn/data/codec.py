@@ -140,10 +140,11 @@ class Codec:
         return [self.target_tokens.join(self.target_vocab.tokens_of(row)) for row in ids]
 
     def decode_chars(self, ids):
-        """Generated ids -> the list of output symbols, up to and including the stop symbol."""
+        """Generated ids -> the list of output symbols as shown in plots, up to and including the
+        stop symbol."""
         out = []
         for i in ids:
-            out.append(self.target_vocab.id_to_char[int(i)])
+            out.append(self.target_tokens.shown(self.target_vocab.id_to_char[int(i)]))
             if self.stop_id is not None and int(i) == self.stop_id:
                 break
         return out
@@ -159,7 +160,7 @@ class Codec:
 
     def source_chars(self, text):
         """The source symbols of ``text`` in reading order, as many as the encoder sees."""
-        return list(text.ljust(self.source_width)) if self.format == "qa" else self.tokens.split(text)
+        return list(text.ljust(self.source_width)) if self.format == "qa" else [self.tokens.shown(t) for t in self.tokens.split(text)]
 
     def reading_order(self, weights, text):
         """Attention weights (S_out, Ts) over an encoded ``text`` -> (S_out, len(source_chars))

@@ -49,13 +49,18 @@ class CharTokens:
         return "".join(tokens)
 
     def normalise(self, text):
-        return text
+        """The text as the model sees it: what joining its tokens gives back."""
+        return self.join(self.split(text))
+
+    def shown(self, token):
+        """A token as a plot labels it."""
+        return token
 
     def to_meta(self):
         return {"kind": self.kind}
 
 
-class WordTokens:
+class WordTokens(CharTokens):
     kind = "word"
 
     def __init__(self, lower=False):
@@ -77,14 +82,14 @@ class WordTokens:
                 out.append((" " if out else "") + tok)
         return "".join(out)
 
-    def normalise(self, text):
-        return self.join(self.split(text))
+    def shown(self, token):
+        return token[len(JOINER):] if token.startswith(JOINER) else token
 
     def to_meta(self):
         return {"kind": self.kind, "lower": self.lower}
 
 
-class SubwordTokens:
+class SubwordTokens(CharTokens):
     kind = "subword"
 
     def __init__(self, model, model_type="unigram", lower=False):
@@ -116,9 +121,6 @@ class SubwordTokens:
 
     def join(self, tokens):
         return self.sp.decode_pieces(list(tokens))
-
-    def normalise(self, text):
-        return self.join(self.split(text))
 
     def to_meta(self):
         return {"kind": self.kind, "model_type": self.model_type, "lower": self.lower,
