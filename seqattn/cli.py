@@ -486,8 +486,10 @@ def cmd_eval(args):
     shown = slice(0, args.show)
     answers = codec.decode(pred[shown])
     wanted = codec.decode(pairs.t[shown, 1:]) if codec.format == "qa" else pairs.targets[shown]
+    same = (lambda a, w: a == w) if codec.format == "qa" else (lambda a, w: a == codec.target_tokens.normalise(w))
     for q, a, w in zip(pairs.sources[shown], answers, wanted):
-        print(f"{'ok ' if a == w else 'BAD'} {q.strip()!r} -> {a!r}" + ("" if a == w else f" (expected {w!r})"))
+        ok = same(a, w)
+        print(f"{'ok ' if ok else 'BAD'} {q.strip()!r} -> {a!r}" + ("" if ok else f" (expected {w!r})"))
     print(f"{_scores_line(scores)} ({int(round(acc * n))} of {n} exactly right)")
     return 0
 
