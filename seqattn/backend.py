@@ -144,17 +144,18 @@ def to_numpy(a):
     return np.asarray(a)
 
 
-def to_device(a, dtype=None):
-    """``a`` as an array of the current backend (copied to the GPU on cupy)."""
-    xp = get_xp()
+def to_device(a, dtype=None, like=None):
+    """``a`` as an array of the current backend (copied to the GPU on cupy), or of ``like``'s
+    module when given (data follows a model's weights whatever the current backend is)."""
+    xp = get_xp() if like is None else get_xp(like)
     if xp is np:
         return np.asarray(to_numpy(a), dtype=dtype)
     return xp.asarray(a, dtype=dtype)
 
 
-def default_rng(seed=None):
-    """A random Generator of the current backend (numpy or cupy), seeded."""
-    xp = get_xp()
+def default_rng(seed=None, like=None):
+    """A random Generator of the current backend (numpy or cupy), or of ``like``'s module, seeded."""
+    xp = get_xp() if like is None else get_xp(like)
     return xp.random.default_rng(seed)
 
 

@@ -29,7 +29,8 @@ def predict(model, x, start_id, sample_size, batch_size=EVAL_BATCH, beam_width=1
     outs = []
     for k, i in enumerate(range(0, len(host), batch_size)):
         xb = host[i : i + batch_size] if order is None else host[order[i : i + batch_size], : widths[k]]
-        outs.append(to_numpy(model.generate(to_device(xb), start_id, sample_size, beam_width=beam_width, stop_id=stop_id)))
+        xb = to_device(xb, like=model.params[0])  # onto the model's device
+        outs.append(to_numpy(model.generate(xb, start_id, sample_size, beam_width=beam_width, stop_id=stop_id)))
     if not outs:
         return np.zeros((0, sample_size), dtype=np.int64)
     out = np.concatenate(outs)

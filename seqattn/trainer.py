@@ -12,6 +12,7 @@ from . import checkpoint
 from .backend import get_xp, to_device, to_numpy
 from .checkpoint import CheckpointError
 from .metrics import EVAL_BATCH, exact_match
+from .ops import trusted_ids
 from .optim import Schedule, clip_grads
 
 
@@ -117,7 +118,8 @@ class Trainer:
         if N == 0:
             raise ValueError("no training examples")
         self._check_ids(x, t)
-        xd, td = to_device(x), to_device(t)  # the whole training set moves to the device once
+        like = model.params[0]  # the data follows the model's device, whatever the current backend
+        xd, td = to_device(x, like=like), to_device(t, like=like)  # the whole training set moves once
         n_batches = math.ceil(N / self.batch_size)
         if self.schedule.total is None:
             self.schedule.total = epochs * n_batches
@@ -133,27 +135,28 @@ class Trainer:
             tokens = np.cumsum([int((th[b, 1:tw] != pad).sum()) if pad is not None else len(b) * (th.shape[1] - 1)
                                 for b, _, tw in plan])
             ends = np.cumsum([len(b) for b, _, _ in plan])
-            order = to_device(np.concatenate([b for b, _, _ in plan]))  # one copy to the device per epoch
+            order = to_device(np.concatenate([b for b, _, _ in plan]), like=like)  # one copy to the device per epoch
             bar = _progress(n_batches, f"epoch {epoch}/{epochs}", self.progress)
             total = xp.zeros((), dtype=model.params[0].dtype)
             start = time.perf_counter()
-            for i, (b, sw, tw) in enumerate(plan):
-                idx = order[ends[i] - len(b) : ends[i]]
-                xb, tb = (xd[idx], td[idx]) if sw is None else (xd[idx, :sw], td[idx, :tw])
-                loss = model.forward(xb, tb)
-                model.backward()
-                if self.max_grad is not None:
-                    clip_grads(model.grads, self.max_grad)
-                self.optimizer.lr = self.base_lr * self.schedule(self.optimizer.iter + 1)
-                self.optimizer.update(model.params, model.grads)
-                total += loss  # stays on the device
-                if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
-                    mean = float(total) / (i + 1)  # the one read-back, for the progress bar
-                    self._check(mean, epoch, i + 1)
-                    rate = tokens[i] / max(time.perf_counter() - start, 1e-9)
-                    bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:,.0f}")
-                    bar.update((i + 1) - bar.n)
-            mean = float(total) / n_batches  # reading the loss waits for the device's work
+            with trusted_ids():  # every id was checked on the host before the first epoch
+                for i, (b, sw, tw) in enumerate(plan):
+                    idx = order[ends[i] - len(b) : ends[i]]
+                    xb, tb = (xd[idx], td[idx]) if sw is None else (xd[idx, :sw], td[idx, :tw])
+                    loss = model.forward(xb, tb)
+                    model.backward()
+                    if self.max_grad is not None:
+                        clip_grads(model.grads, self.max_grad)
+                    self.optimizer.lr = self.base_lr * self.schedule(self.optimizer.iter + 1)
+                    self.optimizer.update(model.params, model.grads)
+                    total += loss  # stays on the device
+                    if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
+                        mean = float(to_numpy(total)) / (i + 1)  # the one read-back, for the progress bar
+                        self._check(mean, epoch, i + 1)
+                        rate = tokens[i] / max(time.perf_counter() - start, 1e-9)
+                        bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:,.0f}")
+                        bar.update((i + 1) - bar.n)
+            mean = float(to_numpy(total)) / n_batches  # reading the loss waits for the device's work
             seconds = time.perf_counter() - start
             if bar is not None:
                 bar.close()
@@ -204,7 +207,7 @@ class Trainer:
         guessing (log V), or above guessing and far above the best epoch so far: the last good
         checkpoint stays as it is."""
         xp = get_xp(*self.model.params)
-        finite = bool(xp.all(xp.asarray([xp.isfinite(p).all() for p in self.model.params])))  # one read per epoch
+        finite = bool(to_numpy(xp.stack([xp.isfinite(p).all() for p in self.model.params]).all()))  # one read per epoch
         best = min((h["loss"] for h in self.history), default=math.inf)
         guess = math.log(max(self.model.config.get("target_vocab_size", self.model.config["vocab_size"]), 2))
         worse_than_guessing = mean > 10 * guess or (mean > guess and mean > 10 * best)

@@ -16,8 +16,12 @@ from seqattn import backend  # noqa: E402
 settings.register_profile("default", max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile("default")
 
+# "cupy-strict" runs the cupy code paths (CupyOps, with numpy ports of its kernels) on a strict,
+# numpy-backed stand-in for cupy (tests/strict_cupy.py) that refuses every implicit trip to the
+# host: what would synchronise or fail on a GPU fails here, on any machine.
 BACKENDS = [
     "numpy",
+    "cupy-strict",
     pytest.param("cupy", marks=[pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs cupy and a CUDA device")]),
 ]
 
@@ -30,10 +34,19 @@ def _restore_backend():
     backend.set_backend(before)
 
 
+def use(name):
+    """A backend of the suite made current: "numpy", "cupy" or the strict stand-in "cupy-strict"."""
+    if name == "cupy-strict":
+        from strict_cupy import install
+
+        return install()
+    return backend.use_backend(name)
+
+
 @pytest.fixture(params=BACKENDS)
 def xp(request):
     """The array module of the backend under test, made current for the test."""
-    with backend.use_backend(request.param) as module:
+    with use(request.param) as module:
         yield module
 
 
@@ -41,12 +54,13 @@ def numerical_grad(loss, x, eps=1e-6):
     """Central-difference gradient of the scalar ``loss()`` with respect to array ``x`` (in place)."""
     grad = np.zeros(x.shape)
     flat = x.reshape(-1)  # a view: changing it changes x
+    host = backend.to_numpy
     for k in range(flat.size):
-        old = float(flat[k])
+        old = float(host(flat[k]))
         flat[k] = old + eps
-        up = float(loss())
+        up = float(host(loss()))
         flat[k] = old - eps
-        down = float(loss())
+        down = float(host(loss()))
         flat[k] = old
         grad.reshape(-1)[k] = (up - down) / (2 * eps)
     return grad

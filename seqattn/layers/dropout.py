@@ -15,16 +15,16 @@ class TimeDropout:
         self.params, self.grads = [], []
         self.train = True
         self.mask = None
-        self.rng = None
+        self.rng = self._rng_xp = None
         self.seed = seed
 
     def forward(self, xs):
         if not self.train or self.ratio == 0.0:
             self.mask = None
             return xs
-        if self.rng is None:
-            self.rng = default_rng(self.seed)
         xp = get_xp(xs)
+        if self.rng is None or self._rng_xp is not xp:  # seeded on the device of the data
+            self.rng, self._rng_xp = default_rng(self.seed, like=xs), xp
         keep = self.rng.random(xs.shape, dtype=xp.float32) >= self.ratio
         self.mask = keep.astype(xs.dtype) * xs.dtype.type(1.0 / (1.0 - self.ratio))
         return xs * self.mask

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..backend import get_xp
 from ..layers import Composite, TimeSoftmaxWithLoss, frozen_weights
+from ..ops import trusted_ids
 from ..layers.base import check_int, check_mask
 from . import search
 from .encoder import Encoder
@@ -107,11 +108,10 @@ class Seq2seqBase(Composite):
             d.train = train
 
     def seed_dropout(self, seed):
-        """Make the dropout masks of what follows reproducible."""
-        from ..backend import default_rng
-
+        """Make the dropout masks of what follows reproducible (each layer's generator is made on
+        the device of its data, at its first forward)."""
         for k, d in enumerate(self.dropouts()):
-            d.rng = default_rng(int(seed) * 1009 + k)  # an int seed: cupy takes no sequences
+            d.seed, d.rng = int(seed) * 1009 + k, None  # an int seed: cupy takes no sequences
 
     # ----------------------------------------------------------------------------- generation
     def generate(self, xs, start_id, sample_size, beam_width=1, mask=None, stop_id=None, length_penalty=0.0):
@@ -129,16 +129,25 @@ class Seq2seqBase(Composite):
         self.set_train(False)
         try:
             with frozen_weights():
-                enc = self.encoder.forward(xs, mask)
+                enc = self.encoder.forward(xs, mask)  # checks the source ids
                 self.decoder.begin(enc, capacity=sample_size)
                 fill = self.pad_id if self.pad_id is not None else stop_id
                 N = xs.shape[0]
-                if beam_width == 1:
-                    return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
-                return search.beam(self.decoder, N, start_id, sample_size, beam_width, stop_id, fill, length_penalty, xp=xp)
+                self.decoder_ids_check(start_id, stop_id, fill)
+                with trusted_ids():  # the decoder reads back only what it generates
+                    if beam_width == 1:
+                        return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
+                    return search.beam(self.decoder, N, start_id, sample_size, beam_width, stop_id, fill, length_penalty, xp=xp)
         finally:
             if train:
                 self.set_train(train[0])
+
+    def decoder_ids_check(self, *ids):
+        """The ids generate feeds the decoder itself (start, stop, fill), checked once on the host."""
+        V = self.config["target_vocab_size"] if "target_vocab_size" in self.config else self.config["vocab_size"]
+        for i in ids:
+            if i is not None and not 0 <= int(i) < V:
+                raise ValueError(f"{type(self).__name__}.generate: id {int(i)} is outside the target vocabulary of size {V}")
 
     # ---------------------------------------------------------------------------- checkpoints
     def save_params(self, path, codec=None):

@@ -23,6 +23,7 @@ from .reference import MASK_VALUE, Ops
 
 _OPS = {}  # array module -> its Ops, made on first use
 _forced = None  # "reference" inside use_reference()
+_trusted = 0  # > 0 inside trusted_ids()
 
 
 def _make(xp):
@@ -63,6 +64,23 @@ def use_reference():
         yield
     finally:
         _forced = previous
+
+
+@contextlib.contextmanager
+def trusted_ids():
+    """Inside the block the embeddings trust their ids to be in range (they were checked where
+    they entered), so that no body reads them back to check: on cupy that read would make every
+    step wait for the GPU. Numpy checks anyway; it costs nothing there."""
+    global _trusted
+    _trusted += 1
+    try:
+        yield
+    finally:
+        _trusted -= 1
+
+
+def ids_trusted():
+    return _trusted > 0
 
 
 class Workspace:

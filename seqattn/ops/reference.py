@@ -163,11 +163,15 @@ class Ops:
 
     # -------------------------------------------------------------------------- embedding
     def check_ids(self, idx, V, who):
-        """Raise ValueError naming the first id outside 0..V-1 (reads the ids back to the host)."""
-        xp = self.xp
-        if idx.size and bool((idx.min() < 0) | (idx.max() >= V)):
-            bad = idx[(idx < 0) | (idx >= V)][0]
-            raise ValueError(f"{who}: id {int(bad)} is outside the vocabulary of size {V}")
+        """Raise ValueError naming an id outside 0..V-1 (reads the smallest and largest id back
+        to the host)."""
+        from ..backend import to_numpy
+
+        if not idx.size:
+            return
+        lo, hi = (int(v) for v in to_numpy(self.xp.stack([idx.min(), idx.max()])))
+        if lo < 0 or hi >= V:
+            raise ValueError(f"{who}: id {lo if lo < 0 else hi} is outside the vocabulary of size {V}")
 
     def embedding_backward(self, dW, idx, dout):
         """dW = 0, then dW[idx] += dout with repeated ids summed: idx (...) ints, dout (..., D)."""
