@@ -75,12 +75,12 @@ def test_time_attention_equals_loop_of_attention(xp):
     dK_loop = 0
     for t in range(Td):
         at = Attention()
-        np.testing.assert_allclose(to_numpy(at.forward(K, Q[:, t])), to_numpy(c[:, t]), rtol=1e-12)
-        np.testing.assert_allclose(to_numpy(at.attention_weight), to_numpy(layer.attention_weights[:, t]), rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(at.forward(K, Q[:, t])), to_numpy(c[:, t]), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(to_numpy(at.attention_weight), to_numpy(layer.attention_weights[:, t]), rtol=1e-12, atol=1e-12)
         dk, dq = at.backward(R[:, t])
         dK_loop = dK_loop + dk
-        np.testing.assert_allclose(to_numpy(dq), to_numpy(dQ[:, t]), rtol=1e-10)
-    np.testing.assert_allclose(to_numpy(dK_loop), to_numpy(dK), rtol=1e-10)
+        np.testing.assert_allclose(to_numpy(dq), to_numpy(dQ[:, t]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(dK_loop), to_numpy(dK), rtol=1e-10, atol=1e-12)
 
 
 def test_dot_score_matches_book_float32():
@@ -111,12 +111,12 @@ def test_padding_changes_nothing_for_real_positions(xp, score):
     mask = xp.asarray(np.arange(Te + pad)[None].repeat(N, 0) < Te)
     cp = layer.forward(Kp, Q, mask)
     dKp, dQp = layer.backward(R)
-    np.testing.assert_allclose(to_numpy(cp), to_numpy(c), rtol=1e-10)
-    np.testing.assert_allclose(to_numpy(dKp)[:, :Te], to_numpy(dK), rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(cp), to_numpy(c), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(dKp)[:, :Te], to_numpy(dK), rtol=1e-10, atol=1e-12)
     assert np.all(to_numpy(dKp)[:, Te:] == 0)
-    np.testing.assert_allclose(to_numpy(dQp), to_numpy(dQ), rtol=1e-10)
+    np.testing.assert_allclose(to_numpy(dQp), to_numpy(dQ), rtol=1e-10, atol=1e-12)
     for g, g0 in zip(layer.grads, grads):
-        np.testing.assert_allclose(to_numpy(g), g0, rtol=1e-10)
+        np.testing.assert_allclose(to_numpy(g), g0, rtol=1e-10, atol=1e-12)
     assert np.all(to_numpy(layer.attention_weights)[:, :, Te:] == 0)
 
 

@@ -86,7 +86,9 @@ def test_dropout_gradients_with_fixed_masks():
 @pytest.mark.parametrize("cls", [Seq2seq, PeekySeq2seq, AttentionSeq2seq])
 def test_generate_batch_equals_each_alone_and_mask_equals_unpadded(xp, cls):
     rng = np.random.default_rng(3)
-    model = cls(V, 4, 6, pad_id=PAD, seed=3)
+    # float64: a GPU's float32 GEMM may round a batch and a single row differently, which can
+    # flip a near-tie argmax; the test is about masking and batching, not rounding
+    model = cls(V, 4, 6, pad_id=PAD, seed=3, dtype="float64")
     xs = rng.integers(2, V, (5, 6))
     lengths = [6, 3, 5, 1, 4]
     for n, L in enumerate(lengths):

@@ -166,3 +166,25 @@ def test_data_and_dropout_follow_the_models_device(tmp_path):
             assert all(backend.is_cupy_array(p) for p in model.params) and "accuracy" in tr.history[-1]
             acc, pred = exact_match(model, x[:20], t[:20], vocab.start_id)
             assert isinstance(pred, np.ndarray) and acc == tr.history[-1]["accuracy"]
+
+
+def test_the_cupy_embedding_gradient_is_a_one_hot_product():
+    """Deterministic on a GPU (no atomics), and equal to numpy's scatter-add, repeated ids summed;
+    above the one-hot limit it falls back to the scatter-add."""
+    from seqattn.ops import get_ops
+
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, 7, (5, 9))
+    dout = rng.standard_normal((5, 9, 3))
+    want = np.zeros((7, 3))
+    np.add.at(want, idx.ravel(), dout.reshape(-1, 3))
+    with install() as xp:
+        ops = get_ops(xp.zeros(1))
+        got = ops.embedding_backward(xp.zeros((7, 3)), to_device(idx), to_device(dout))
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, atol=1e-12)
+        limit, ops.onehot_limit = ops.onehot_limit, 10
+        try:
+            got = ops.embedding_backward(xp.zeros((7, 3)), to_device(idx), to_device(dout))
+        finally:
+            ops.onehot_limit = limit
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, atol=1e-12)

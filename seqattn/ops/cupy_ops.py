@@ -13,7 +13,8 @@ The LSTM over time, with the reference's notation (gates f, g, i, o in the book'
   over the gates it reads) and dc_prev, and one GEMM dA[t] Wh^T for dh_prev (plus one copy at
   padded steps, where dh passes through);
 - dWx, dWh and db are one product each after the loop.
-Nothing in it reads a value back to the host.
+The embedding gradient is a one-hot product (deterministic, unlike add.at's atomics), and
+nothing in it reads a value back to the host.
 """
 
 from __future__ import annotations
@@ -130,6 +131,20 @@ class CupyOps(Ops):
 
         if not ids_trusted():
             super().check_ids(idx, V, who)
+
+    # The embedding gradient as a one-hot product: deterministic (cupy's add.at adds with atomics,
+    # in an order that changes from run to run), and one GEMM. Above this many one-hot entries
+    # (V x ids) it falls back to add.at, whose memory does not grow with V.
+    onehot_limit = 2**25
+
+    def embedding_backward(self, dW, idx, dout):
+        V, M = dW.shape[0], idx.size
+        if V * M > self.onehot_limit:
+            return super().embedding_backward(dW, idx, dout)
+        xp = self.xp
+        onehot = (idx.reshape(M, 1) == xp.arange(V)).astype(dout.dtype)  # (M, V)
+        xp.matmul(onehot.T, dout.reshape(M, -1), out=dW)
+        return dW
 
     def masked_softmax(self, S, mask, causal=False):
         xp = self.xp
