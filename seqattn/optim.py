@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_xp, to_numpy
+from .ops import get_ops
 
 
 def clip_grads(grads, max_norm):
@@ -18,7 +19,7 @@ def clip_grads(grads, max_norm):
     Returns the norm before clipping as a 0-d array (left on the device).
     """
     xp = get_xp(*grads)
-    total = xp.sqrt(sum((g * g).sum() for g in grads))
+    total = xp.sqrt(get_ops(*grads).sum_squares(grads))
     rate = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(grads[0].dtype)
     for g in grads:
         g *= rate
@@ -131,10 +132,7 @@ class Adam(Optimizer):
         super().update(params, grads)
 
     def _step(self, p, g, m, v):
-        xp = get_xp(p)
-        m += (1 - self.beta1) * (g - m)
-        v += (1 - self.beta2) * (g * g - v)
-        p -= self._lr_t * m / (xp.sqrt(v) + 1e-7)
+        get_ops(p).adam_step(p, g, m, v, self._lr_t, self.beta1, self.beta2)
 
 
 OPTIMIZERS = {cls.__name__.lower(): cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}

@@ -220,7 +220,7 @@ class _Kernel:
 
     def __call__(self, *args, **kwargs):
         COUNTS.launches += 1
-        return self._port(*_unwrap(args), **_unwrap(kwargs))
+        return _wrap(self._port(*_unwrap(args), **_unwrap(kwargs)))
 
 
 class _Stream:
@@ -242,6 +242,7 @@ class StrictCupy(types.ModuleType):
         self.array = _to_device(np.array)
         self.ElementwiseKernel = lambda *spec, name, **kw: _Kernel(name)
         self.RawKernel = lambda source, name, **kw: _Kernel(name)
+        self.ReductionKernel = lambda *spec, **kw: _Kernel(kw["name"] if "name" in kw else spec[6])
 
     def __getattr__(self, name):
         attr = getattr(np, name)
@@ -315,5 +316,15 @@ def _masked_softmax(grid, block, args):
     yr[...] = np.where(total > 0, e / np.where(total > 0, total, 1), 0)
 
 
+def _adam(g, lr_t, b1, b2, eps, p, m, v):
+    m += (1 - b1) * (g - m)
+    v += (1 - b2) * (g * g - v)
+    p -= lr_t * m / (np.sqrt(v) + eps)
+
+
+def _sum_squares(x):
+    return np.asarray((x * x).sum(), dtype=x.dtype)
+
+
 KERNELS = {"seqattn_lstm_forward": _lstm_forward, "seqattn_lstm_backward": _lstm_backward,
-           "seqattn_masked_softmax": _masked_softmax}
+           "seqattn_masked_softmax": _masked_softmax, "seqattn_adam": _adam, "seqattn_sum_squares": _sum_squares}

@@ -100,6 +100,18 @@ extern "C" __global__ void seqattn_masked_softmax(const REAL* x, const bool* mas
 """
 
 
+_ADAM = (
+    "T g, T lr_t, T b1, T b2, T eps",
+    "T p, T m, T v",
+    """
+    m += ((T)1 - b1) * (g - m);
+    v += ((T)1 - b2) * (g * g - v);
+    p -= lr_t * m / (sqrt(v) + eps);
+    """,
+    "seqattn_adam",
+)
+
+
 class CupyOps(Ops):
     name = "cupy"
     concat_chunk = 2**26  # GPU memory is fast enough that the chunk only bounds the memory used
@@ -131,6 +143,19 @@ class CupyOps(Ops):
 
         if not ids_trusted():
             super().check_ids(idx, V, who)
+
+    def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps=1e-7):
+        """One fused kernel for the whole update (the reference launches twelve)."""
+        t = p.dtype.type
+        self._elementwise(_ADAM)(g, t(lr_t), t(beta1), t(beta2), t(eps), p, m, v)
+
+    def sum_squares(self, arrays):
+        """One reduction kernel per array, then one sum (the reference launches three per array)."""
+        k = self._kernels.get("seqattn_sum_squares")
+        if k is None:
+            k = self._kernels["seqattn_sum_squares"] = self.xp.ReductionKernel(
+                "T x", "T y", "x * x", "a + b", "y = a", "0", "seqattn_sum_squares")
+        return self.xp.stack([k(a) for a in arrays]).sum()
 
     # The embedding gradient as a one-hot product: deterministic (cupy's add.at adds with atomics,
     # in an order that changes from run to run), and one GEMM. Above this many one-hot entries

@@ -179,6 +179,18 @@ class Ops:
         self.xp.add.at(dW, idx.ravel(), dout.reshape(idx.size, -1))
         return dW
 
+    # ------------------------------------------------------------------- optimizer and clipping
+    def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps=1e-7):
+        """One Adam update in place (the book's form; lr_t holds the bias corrections):
+        m += (1 - beta1)(g - m); v += (1 - beta2)(g^2 - v); p -= lr_t m / (sqrt(v) + eps)."""
+        m += (1 - beta1) * (g - m)
+        v += (1 - beta2) * (g * g - v)
+        p -= lr_t * m / (self.xp.sqrt(v) + eps)
+
+    def sum_squares(self, arrays):
+        """The sum of the squares of every element of ``arrays``, as a 0-d array."""
+        return sum((a * a).sum() for a in arrays)
+
     # ------------------------------------------------------------------- recurrent cells
     def rnn_cell(self, a, Wh, h_prev):
         h = self.xp.tanh(a + h_prev @ Wh)  # (1)
