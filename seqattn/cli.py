@@ -403,6 +403,11 @@ def cmd_train(args):
         say("warning: --lr 0 leaves the weights as they are")
     if taken:
         say(f"resuming {args.resume}: {', '.join(taken)} as in the checkpoint")
+    if not resumed and codec.vocab.unk is not None:
+        shares = [_unk_share(train.x, codec.vocab, codec.pad_id), _unk_share(train.t[:, 1:], codec.target_vocab, codec.pad_id)]
+        if max(shares) > 0.2:
+            say(f"warning: {shares[0]:.0%} of the source and {shares[1]:.0%} of the target tokens are <unk> "
+                "(seen fewer than --min-count times, or beyond --max-vocab); the model cannot learn them")
     if resumed and codec.vocab.unk is not None:
         unknown = [int((a == v.unk_id).sum()) for a, v in ((train.x, codec.vocab), (train.t, codec.target_vocab))]
         if any(unknown):
@@ -448,6 +453,12 @@ def cmd_train(args):
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def _unk_share(ids, vocab, pad_id):
+    """The share of the real (not padding) tokens of ``ids`` that are <unk>."""
+    real = ids != pad_id
+    return float((ids[real] == vocab.unk_id).mean()) if real.any() else 0.0
 
 
 def _have_text_scores(say):

@@ -67,6 +67,19 @@ def test_max_length_leaves_out_long_training_pairs_only():
         load_dataset(lines=["a b\tc d"] * 5, tokens="word", max_length=1)
 
 
+@needs_spm
+def test_vocabulary_options_that_cannot_work_are_said(tmp_path, capsys):
+    path = tmp_path / "p.tsv"
+    path.write_text("\n".join(_corpus_lines()[:100]) + "\n", encoding="utf-8")
+    rc = main(["train", "--data", str(path), "--tokens", "subword", "--vocab-size", "5", "--epochs", "1", "--quiet",
+               "--save", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--vocab-size 5 is too small: this text needs at least" in err and len(err.splitlines()) == 1
+    assert main(["train", "--data", str(path), "--tokens", "word", "--min-count", "1000", "--epochs", "1", "--quiet",
+                 "--hidden", "8", "--wordvec", "4", "--save", str(tmp_path / "m.npz")]) == 0
+    assert "warning: 100% of the source and" in capsys.readouterr().out
+
+
 def test_the_books_format_refuses_text_options():
     with pytest.raises(DataError, match="question_answer format"):
         load_dataset(lines=["1+2 _3 "] * 4, tokens="word")

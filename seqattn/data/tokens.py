@@ -110,10 +110,19 @@ class SubwordTokens(CharTokens):
         if hasattr(spm, "set_random_generator_seed"):
             spm.set_random_generator_seed(seed)
         # No ids for pad, bos or eos inside sentencepiece: the vocabulary adds its own specials.
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size,
-                                       model_type=model_type, character_coverage=1.0, hard_vocab_limit=False,
-                                       bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
-                                       minloglevel=2, num_threads=1)
+        try:
+            spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size,
+                                           model_type=model_type, character_coverage=1.0, hard_vocab_limit=False,
+                                           bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
+                                           minloglevel=2, num_threads=1)
+        except RuntimeError as exc:
+            import re
+
+            need = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(exc))
+            if need:
+                raise ValueError(f"--vocab-size {vocab_size} is too small: this text needs at least {need.group(2)} pieces "
+                                 "(one per distinct character, and sentencepiece's own); raise --vocab-size") from None
+            raise ValueError(f"sentencepiece could not train {vocab_size} pieces: {str(exc).splitlines()[0]}") from None
         return cls(buf.getvalue(), model_type, lower)
 
     def split(self, text):
