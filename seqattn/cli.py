@@ -516,7 +516,7 @@ def _check_inputs(texts, codec):
     if longest > codec.source_width:
         print(f"warning: an input of {longest} tokens is longer than any the model was trained on "
               f"({codec.source_width}); answers are cut at {codec.sample_size} tokens", file=sys.stderr)
-    unknown = sorted({tok for p in pieces for tok in p if tok not in codec.vocab})
+    unknown = sorted({codec.tokens.shown(tok) for p in pieces for tok in p if tok not in codec.vocab})
     if unknown:
         shown = ", ".join(map(repr, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
         print(f"warning: {shown} not in the model's vocabulary, read as <unk>", file=sys.stderr)
