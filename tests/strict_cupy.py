@@ -36,6 +36,7 @@ class Counts:
         self.to_host = 0  # explicit copies back (x.get(), backend.to_numpy)
         self.to_device = 0  # explicit copies to the device (asarray of host data)
         self.syncs = 0  # stream synchronisations
+        self.matmuls = []  # (shape, shape) of every matmul, to find broadcast batch dimensions
 
 
 COUNTS = Counts()
@@ -72,6 +73,8 @@ def _wrap(r):
 
 def _call(fn, args, kwargs):
     COUNTS.launches += 1
+    if fn is np.matmul or getattr(fn, "__self__", None) is np.matmul:  # xp.matmul, or the @ operator
+        COUNTS.matmuls.append(tuple(getattr(a, "shape", ()) for a in args[:2]))
     return _wrap(fn(*_unwrap(args), **_unwrap(kwargs)))
 
 
