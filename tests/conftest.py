@@ -87,3 +87,22 @@ def body(request):
             yield request.param
     else:
         yield request.param
+
+
+def train(model, xs, ts, epochs, batch_size=32, lr=0.01, max_grad=5.0):
+    """Plain mini-batch training for the tests that need a model to learn: Adam, clipping, a
+    seeded shuffle per epoch; dropout on while training."""
+    from seqattn.optim import Adam, clip_grads
+
+    opt = Adam(lr)
+    rng = np.random.default_rng(0)
+    model.set_train(True)
+    for _ in range(epochs):
+        order = rng.permutation(len(xs))
+        for i in range(0, len(xs), batch_size):
+            idx = order[i : i + batch_size]
+            model.forward(xs[idx], ts[idx])
+            model.backward()
+            clip_grads(model.grads, max_grad)
+            opt.update(model.params, model.grads)
+    model.set_train(False)

@@ -6,11 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_grads
+from conftest import assert_grads, train
 from seqattn.backend import get_xp, to_device, to_numpy
 from seqattn.checkpoint import CheckpointError
 from seqattn.models import AttentionSeq2seq, PeekySeq2seq, Seq2seq, load_model
-from seqattn.optim import Adam, clip_grads
 
 V, PAD, START = 7, 0, 1
 
@@ -237,16 +236,7 @@ def test_model_input_errors():
 
 
 def _train(model, xs, ts, epochs, batch_size=32, lr=0.01):
-    opt = Adam(lr)
-    rng = np.random.default_rng(0)
-    for _ in range(epochs):
-        order = rng.permutation(len(xs))
-        for i in range(0, len(xs), batch_size):
-            idx = order[i : i + batch_size]
-            model.forward(xs[idx], ts[idx])
-            model.backward()
-            clip_grads(model.grads, 5.0)
-            opt.update(model.params, model.grads)
+    train(model, xs, ts, epochs, batch_size, lr, max_grad=5.0)
 
 
 @pytest.mark.parametrize("cls,task", [(Seq2seq, "copy"), (PeekySeq2seq, "reverse"), (AttentionSeq2seq, "reverse")])

@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import assert_grads, randn
+from conftest import assert_grads, randn, train
 from seqattn.backend import to_device, to_numpy
 from seqattn.layers import FeedForward, LayerNorm, MultiHeadAttention, PositionalEncoding, sinusoid_table
 from seqattn.models import TransformerSeq2seq, load_model
 from seqattn.models.transformer import greedy_by_recomputation
 from seqattn.ops import get_ops
-from seqattn.optim import Adam, clip_grads
 
 small = st.integers(1, 3)
 
@@ -189,18 +188,7 @@ def test_padded_batch_equals_each_sequence_alone(xp):
 
 
 def _train(model, xs, ts, epochs, batch_size=50, lr=0.005):
-    opt = Adam(lr)
-    rng = np.random.default_rng(0)
-    model.set_train(True)
-    for _ in range(epochs):
-        order = rng.permutation(len(xs))
-        for i in range(0, len(xs), batch_size):
-            idx = order[i : i + batch_size]
-            model.forward(xs[idx], ts[idx])
-            model.backward()
-            clip_grads(model.grads, 1.0)
-            opt.update(model.params, model.grads)
-    model.set_train(False)
+    train(model, xs, ts, epochs, batch_size, lr, max_grad=1.0)
 
 
 @pytest.fixture(scope="module")
