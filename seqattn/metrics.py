@@ -47,18 +47,17 @@ def exact_match(model, x, t, start_id, batch_size=EVAL_BATCH, beam_width=1, stop
     return float(correct.mean()) if len(correct) else 0.0, pred
 
 
-
 def text_scores(hypotheses, references, lowercase=False):
     """Corpus BLEU and chrF of detokenised ``hypotheses`` against one reference each, from
     sacrebleu (``pip install seqattn[text]``) -> {"bleu": float, "chrf": float} (0-100)."""
     from .data.tokens import require
 
     sacrebleu = require("sacrebleu", what="BLEU and chrF")
-    refs = [list(references)]
-    bleu = sacrebleu.corpus_bleu(list(hypotheses), refs, lowercase=lowercase)
-    chrf = sacrebleu.corpus_chrf(list(hypotheses), refs)
-    if lowercase:  # chrF has no lowercase option: compare lower-cased texts
-        chrf = sacrebleu.corpus_chrf([h.lower() for h in hypotheses], [[r.lower() for r in references]])
+    hypotheses, references = list(hypotheses), list(references)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references], lowercase=lowercase)
+    if lowercase:  # chrF has no lowercase option: it compares lower-cased texts
+        hypotheses, references = [h.lower() for h in hypotheses], [r.lower() for r in references]
+    chrf = sacrebleu.corpus_chrf(hypotheses, [references])
     return {"bleu": float(bleu.score), "chrf": float(chrf.score)}
 
 

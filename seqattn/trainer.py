@@ -195,7 +195,7 @@ class Trainer:
     def _check_ids(self, *arrays):
         """Every id inside the vocabulary, checked once on the host before training (on a GPU the
         layers do not check, so that no step waits for it)."""
-        sizes = (self.model.config["vocab_size"], self.model.config.get("target_vocab_size", self.model.config["vocab_size"]))
+        sizes = (self.model.config["vocab_size"], self.model.config["target_vocab_size"])
         for name, a, V in zip(("sources", "targets"), arrays, sizes):
             a = np.asarray(a) if isinstance(a, (np.ndarray, list)) else None
             if a is not None and a.size and (a.min() < 0 or a.max() >= V):
@@ -209,7 +209,7 @@ class Trainer:
         xp = get_xp(*self.model.params)
         finite = bool(to_numpy(xp.stack([xp.isfinite(p).all() for p in self.model.params]).all()))  # one read per epoch
         best = min((h["loss"] for h in self.history), default=math.inf)
-        guess = math.log(max(self.model.config.get("target_vocab_size", self.model.config["vocab_size"]), 2))
+        guess = math.log(max(self.model.config["target_vocab_size"], 2))
         worse_than_guessing = mean > 10 * guess or (mean > guess and mean > 10 * best)
         if finite and not worse_than_guessing:
             return

@@ -199,7 +199,7 @@ class Dataset(NamedTuple):
 
 def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_seed=0, codec=None, *, lines=None,
                  source=None, valid=None, test=None, max_length=None, test_ratio=0.1, check_lengths=None, **text_options):
-    """A built-in task, a file or ``lines`` -> Dataset(train, valid, test, codec, dropped).
+    """A built-in task, a file or ``lines`` -> Dataset(train, valid, test, codec, dropped, train_lines).
 
     Without ``valid`` (a file) the valid split is the seeded ``test_ratio`` of the data. A new
     codec is fitted on the training pairs ("tsv") or on all lines (the book's "qa", as the book

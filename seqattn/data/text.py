@@ -49,12 +49,6 @@ def split_order(n, seed=1984, test_ratio=0.1):
     return order[:at], order[at:]
 
 
-def split(x, t, seed=1984, test_ratio=0.1):
-    """Shuffle with ``seed`` and keep the last ``test_ratio`` as the test split."""
-    train, test = split_order(len(x), seed, test_ratio)
-    return (x[train], t[train]), (x[test], t[test])
-
-
 # ------------------------------------------------------------------------ the book's format
 def parse_qa(lines, source="data"):
     """Lines like ``16+75  _91  `` -> (questions, answers); answers keep their leading ``_``."""

@@ -133,7 +133,7 @@ class Seq2seqBase(Composite):
                 self.decoder.begin(enc, capacity=sample_size)
                 fill = self.pad_id if self.pad_id is not None else stop_id
                 N = xs.shape[0]
-                self.decoder_ids_check(start_id, stop_id, fill)
+                self._check_decoder_ids(start_id, stop_id, fill)
                 with trusted_ids():  # the decoder reads back only what it generates
                     if beam_width == 1:
                         return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
@@ -142,9 +142,9 @@ class Seq2seqBase(Composite):
             if train:
                 self.set_train(train[0])
 
-    def decoder_ids_check(self, *ids):
+    def _check_decoder_ids(self, *ids):
         """The ids generate feeds the decoder itself (start, stop, fill), checked once on the host."""
-        V = self.config["target_vocab_size"] if "target_vocab_size" in self.config else self.config["vocab_size"]
+        V = self.config["target_vocab_size"]
         for i in ids:
             if i is not None and not 0 <= int(i) < V:
                 raise ValueError(f"{type(self).__name__}.generate: id {int(i)} is outside the target vocabulary of size {V}")
