@@ -3,7 +3,8 @@
 BEFORE and AFTER are checkouts of seqattn (``git worktree add /tmp/before HEAD~1`` makes one).
 Each round runs one process per checkout, alternately, at 1 thread, and times the cases that the
 design's speed promises are stated in: TimeLSTM and TimeAttention forward + backward at the date
-task's shape, 20 training steps of the date attention model, and the evaluation of 600 dates.
+task's shape, 20 training steps of the date attention model, the evaluation of 600 dates, and
+the update (clipping and Adam) and 20 training steps of a two-block Transformer.
 Alternating rounds keep a busy or throttled machine from favouring one side; the table gives
 every round and the ratio of the medians. Results go to benchmarks/results/<name>.json.
 
@@ -28,7 +29,7 @@ def cases():
     from seqattn.data import date_lines, load_qa
     from seqattn.layers import TimeAttention, TimeLSTM
     from seqattn.metrics import exact_match
-    from seqattn.models import AttentionSeq2seq
+    from seqattn.models import AttentionSeq2seq, TransformerSeq2seq
     from seqattn.optim import Adam, clip_grads
 
     def median(fn, repeat=7, warmup=2):
@@ -69,6 +70,18 @@ def cases():
 
     out["train-20-steps"] = median(steps, repeat=3, warmup=1)
     out["eval-600"] = median(lambda: exact_match(model, xt, tt, vocab.start_id), repeat=5, warmup=1)
+    # the Transformer: many small weights (two blocks each side hold 74), so the update's own cost shows
+    model = TransformerSeq2seq(len(vocab), 128, 4, 2, 256, seed=0, dropout=0.0)
+    opt = Adam()
+
+    def update():
+        clip_grads(model.grads, 5.0)
+        opt.update(model.params, model.grads)
+
+    model.forward(x[:128], t[:128])
+    model.backward()
+    out["transformer-clip-adam"] = median(update, repeat=21, warmup=3)
+    out["transformer-20-steps"] = median(steps, repeat=3, warmup=1)
     return out
 
 

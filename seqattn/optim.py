@@ -10,14 +10,17 @@ from __future__ import annotations
 import math
 
 from .backend import get_xp, to_numpy
+from .layers.base import Packed, flat
 from .ops import get_ops
 
 
 def clip_grads(grads, max_norm):
     """Scale all ``grads`` in place so that their joint L2 norm is at most ``max_norm``.
 
-    Returns the norm before clipping as a 0-d array (left on the device).
+    Returns the norm before clipping as a 0-d array (left on the device). A model's packed
+    gradients are one pass each way, however many arrays they are.
     """
+    grads = flat(grads)
     xp = get_xp(*grads)
     total = xp.sqrt(get_ops(*grads).sum_squares(grads))
     rate = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(grads[0].dtype)
@@ -27,25 +30,33 @@ def clip_grads(grads, max_norm):
 
 
 class Optimizer:
+    """``update(params, grads)`` steps every weight. With a model's packed weights and gradients
+    (``Composite.pack``) the slots are packed the same way and each update is one pass over the
+    buffers, whatever the number of arrays; with plain lists it is one pass per array."""
+
     slots = ()  # names of the per-parameter state arrays
     hyper = ("lr",)
 
     def __init__(self, lr):
         self.lr = lr
         self.iter = 0
-        self.state_arrays = None  # {slot: [array per param]}
+        self.state_arrays = None  # {slot: [array per param]} (Packed like the params when they are)
 
     def _slots(self, params):
         if self.state_arrays is None:
             xp = get_xp(*params)
-            self.state_arrays = {s: [xp.zeros_like(p) for p in params] for s in self.slots}
+            self.state_arrays = {s: params.zeros_like() if isinstance(params, Packed) else [xp.zeros_like(p) for p in params]
+                                 for s in self.slots}
         return self.state_arrays
 
     def update(self, params, grads):
         self.iter += 1
         state = self._slots(params)
-        for k, (p, g) in enumerate(zip(params, grads)):
-            self._step(p, g, *(state[s][k] for s in self.slots))
+        arrays = [params, grads, *(state[s] for s in self.slots)]
+        if all(isinstance(a, Packed) for a in arrays):
+            arrays = [flat(a) for a in arrays]
+        for p, g, *slots in zip(*arrays):
+            self._step(p, g, *slots)
 
     def state(self):
         """({slot: [numpy array per param]}, meta) that ``load_state`` restores exactly."""
@@ -59,7 +70,10 @@ class Optimizer:
         for h in self.hyper:
             setattr(self, h, meta[h])
         if self.slots and all(s in slots for s in self.slots):
-            self.state_arrays = {s: [get_xp(p).asarray(a, dtype=p.dtype) for a, p in zip(slots[s], params)] for s in self.slots}
+            self.state_arrays = None
+            for s, arrays in self._slots(params).items():
+                for dst, a in zip(arrays, slots[s]):
+                    dst[...] = get_xp(dst).asarray(a, dtype=dst.dtype)  # onto the device of params
 
 
 class SGD(Optimizer):

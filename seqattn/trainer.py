@@ -11,6 +11,7 @@ import numpy as np
 from . import checkpoint
 from .backend import get_xp, to_device, to_numpy
 from .checkpoint import CheckpointError
+from .layers import flat
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import Schedule, clip_grads
@@ -206,8 +207,9 @@ class Trainer:
         """Stop before saving when the weights are no longer finite, or the loss is far above
         guessing (log V), or above guessing and far above the best epoch so far: the last good
         checkpoint stays as it is."""
-        xp = get_xp(*self.model.params)
-        finite = bool(to_numpy(xp.stack([xp.isfinite(p).all() for p in self.model.params]).all()))  # one read per epoch
+        params = flat(self.model.params)
+        xp = get_xp(*params)
+        finite = bool(to_numpy(xp.stack([xp.isfinite(p).all() for p in params]).all()))  # one read per epoch
         best = min((h["loss"] for h in self.history), default=math.inf)
         guess = math.log(max(self.model.config["target_vocab_size"], 2))
         worse_than_guessing = mean > 10 * guess or (mean > guess and mean > 10 * best)

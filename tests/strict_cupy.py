@@ -314,7 +314,7 @@ def _masked_softmax(grid, block, args):
     if int(has_mask):
         ok = ok & mask.reshape(-1, cols)[r // rows_per_mask]
     top = np.where(ok, xr, -np.inf).max(axis=1, keepdims=True)
-    e = np.where(ok, np.exp(xr - np.where(np.isfinite(top), top, 0)), 0)
+    e = np.where(ok, np.exp(np.where(ok, xr - np.where(np.isfinite(top), top, 0), 0)), 0)  # the kernel never reads masked keys
     total = e.sum(axis=1, keepdims=True)
     yr[...] = np.where(total > 0, e / np.where(total > 0, total, 1), 0)
 

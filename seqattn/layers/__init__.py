@@ -6,7 +6,7 @@ The book's step-by-step layers (one object per time step) are in ``seqattn.layer
 
 from .affine import Affine, TimeAffine
 from .attention import SCORES, TimeAttention
-from .base import Composite, Layer, frozen_weights
+from .base import Composite, Layer, Packed, flat, frozen_weights
 from .book import GRU, LSTM, RNN, Attention, AttentionWeight, WeightSum
 from .dropout import TimeDropout
 from .embedding import Embedding, TimeEmbedding
@@ -17,7 +17,7 @@ from .transformer import FeedForward, LayerNorm, MultiHeadAttention, PositionalE
 
 __all__ = [
     "Affine", "Attention", "AttentionWeight", "Composite", "Embedding", "FeedForward", "GRU", "Layer", "LayerNorm", "LSTM",
-    "MultiHeadAttention", "PositionalEncoding", "RNN", "SCORES", "sinusoid_table",
+    "MultiHeadAttention", "Packed", "PositionalEncoding", "RNN", "SCORES", "sinusoid_table",
     "Softmax", "SoftmaxWithLoss", "TimeAffine", "TimeAttention", "TimeBiLSTM", "TimeDropout", "TimeEmbedding",
-    "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum", "frozen_weights",
+    "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum", "flat", "frozen_weights",
 ]

@@ -78,6 +78,76 @@ class Composite:
     def named_params(self):
         return [(f"{n}.{k}" if n else k, p) for n, c in self.children for k, p in c.named_params()]
 
+    def parts(self):
+        """This part and every part and layer below it."""
+        yield self
+        for _, c in self.children:
+            yield from (c.parts() if isinstance(c, Composite) else (c,))
+
+    def pack(self):
+        """Move every weight into one contiguous buffer and every gradient into another, each
+        array a view of its buffer (``params.buffer``, ``grads.buffer``): the optimizer, clipping
+        and the checks then make one pass over all weights instead of one per array. The layers
+        keep their views, so nothing else changes. Weights shared between layers, or of mixed
+        dtypes, are left as they are."""
+        ps = self.params
+        if not ps or len({id(p) for p in ps}) < len(ps) or len({p.dtype for p in ps}) > 1:
+            return
+        params, grads = Packed.of(self.params), Packed.of(self.grads)
+        moved = {id(a): v for old, new in ((self.params, params), (self.grads, grads)) for a, v in zip(old, new)}
+        for part in self.parts():
+            part.params[:] = [moved.get(id(a), a) for a in part.params]
+            part.grads[:] = [moved.get(id(a), a) for a in part.grads]
+        self.params, self.grads = params, grads
+
+
+class Packed(list):
+    """Arrays that are views, in order, of one 1-D ``buffer``: ``flat(arrays)`` is then
+    ``[buffer]``, one array to update instead of many. Each view starts on a 512-byte boundary (as
+    a separate allocation would, for the GEMMs that write gradients); the gaps hold zeros, which
+    every update leaves at zero."""
+
+    ALIGN = 512  # bytes
+
+    def __init__(self, views, buffer):
+        super().__init__(views)
+        self.buffer = buffer
+
+    @classmethod
+    def layout(cls, arrays):
+        """[(offset, size, shape)] of ``arrays`` in a buffer, and the buffer's length."""
+        step = max(cls.ALIGN // arrays[0].itemsize, 1) if arrays else 1
+        spans, offset = [], 0
+        for a in arrays:
+            spans.append((offset, a.size, a.shape))
+            offset += -(-a.size // step) * step
+        return spans, offset
+
+    @classmethod
+    def over(cls, buffer, arrays):
+        """Views of ``buffer`` laid out for ``arrays`` (their shapes, in order)."""
+        spans, _ = cls.layout(arrays)
+        return cls([buffer[o : o + n].reshape(shape) for o, n, shape in spans], buffer)
+
+    @classmethod
+    def of(cls, arrays):
+        """A copy of ``arrays`` in one new buffer on their device."""
+        _, length = cls.layout(arrays)
+        packed = cls.over(get_xp(*arrays).zeros(length, dtype=arrays[0].dtype), arrays)
+        for view, a in zip(packed, arrays):
+            view[...] = a
+        return packed
+
+    def zeros_like(self):
+        """The same layout over a new zeroed buffer (an optimizer's slot)."""
+        return Packed.over(get_xp(self.buffer).zeros_like(self.buffer), self)
+
+
+def flat(arrays):
+    """The arrays to run an elementwise pass over: ``[buffer]`` for ``Packed`` arrays, else
+    ``arrays`` themselves."""
+    return [arrays.buffer] if isinstance(arrays, Packed) else list(arrays)
+
 
 def check_float(x, name, layer, ndim=None, dtype=None):
     """``x`` as a float array of ``ndim`` dims in ``dtype`` (the layer's weights' dtype)."""

@@ -60,6 +60,7 @@ class Seq2seqBase(Composite):
         self.encoder, self.decoder = encoder, decoder
         self.loss_layer = TimeSoftmaxWithLoss(ignore_index=-1)
         self.adopt([("encoder", encoder), ("decoder", decoder)])
+        self.pack()  # one buffer of weights and one of gradients: one pass each to update them
         self.pad_id = pad_id
 
     def dropouts(self):

@@ -150,11 +150,14 @@ class CupyOps(Ops):
         self._elementwise(_ADAM)(g, t(lr_t), t(beta1), t(beta2), t(eps), p, m, v)
 
     def sum_squares(self, arrays):
-        """One reduction kernel per array, then one sum (the reference launches three per array)."""
+        """One reduction kernel per array, then one sum (the reference launches three per array);
+        one kernel in all for a model's packed gradients."""
         k = self._kernels.get("seqattn_sum_squares")
         if k is None:
             k = self._kernels["seqattn_sum_squares"] = self.xp.ReductionKernel(
                 "T x", "T y", "x * x", "a + b", "y = a", "0", "seqattn_sum_squares")
+        if len(arrays) == 1:
+            return k(arrays[0])
         return self.xp.stack([k(a) for a in arrays]).sum()
 
     # The embedding gradient as a one-hot product: deterministic (cupy's add.at adds with atomics,
