@@ -70,7 +70,7 @@ def cases():
 
     out["train-20-steps"] = median(steps, repeat=3, warmup=1)
     out["eval-600"] = median(lambda: exact_match(model, xt, tt, vocab.start_id), repeat=5, warmup=1)
-    # the Transformer: many small weights (two blocks each side hold 74), so the update's own cost shows
+    # the Transformer: many small weights (92 arrays with two blocks a side), so the update's own cost shows
     model = TransformerSeq2seq(len(vocab), 128, 4, 2, 256, seed=0, dropout=0.0)
     opt = Adam()
 
