@@ -278,30 +278,53 @@ def _sigmoid(x):
     return 0.5 * np.tanh(0.5 * x) + 0.5
 
 
-def _lstm_forward(R, b, c_prev, h_prev, keep, H, G, c, h):
-    """seqattn_lstm_forward: G[t] (N, 4H) holds the input part; R the recurrent part."""
-    H = int(H)
-    A = G + R + b
-    gf, gg = _sigmoid(A[:, :H]), np.tanh(A[:, H : 2 * H])
-    gi, go = _sigmoid(A[:, 2 * H : 3 * H]), _sigmoid(A[:, 3 * H :])
-    G[:, :H], G[:, H : 2 * H], G[:, 2 * H : 3 * H], G[:, 3 * H :] = gf, gg, gi, go
+def _raw(*arrays):
+    """Raw kernel arguments: flat views of C-contiguous arrays (writes go through)."""
+    for a in arrays:
+        assert a.flags.c_contiguous, "a raw kernel argument must be C-contiguous here"
+    return [a.reshape(-1) for a in arrays]
+
+
+# The LSTM ports index the flat arrays with the kernels' own expressions, one numpy element per
+# CUDA thread i (the kernels' index arithmetic is what they check).
+def _lstm_forward(R, b, keep, N, H, t, G, Cs, Hs, size):
+    R, b, keep, G, Cs, Hs = _raw(R, b, keep, G, Cs, Hs)
+    N, H, t = int(N), int(H), int(t)
+    i = np.arange(size)
+    NH, n, j = N * H, i // H, i % H
+    r = n * 4 * H + j
+    at = t * NH * 4 + r
+    prev = t * NH + i
+    nxt = prev + NH
+    gf = _sigmoid(G[at] + R[r] + b[j])
+    gg = np.tanh(G[at + H] + R[r + H] + b[j + H])
+    gi = _sigmoid(G[at + 2 * H] + R[r + 2 * H] + b[j + 2 * H])
+    go = _sigmoid(G[at + 3 * H] + R[r + 3 * H] + b[j + 3 * H])
+    G[at], G[at + H], G[at + 2 * H], G[at + 3 * H] = gf, gg, gi, go
+    c_prev, h_prev = Cs[prev], Hs[prev]
     c_new = gf * c_prev + gg * gi
-    h_new = go * np.tanh(c_new)
-    c[...] = np.where(keep, c_prev, c_new)
-    h[...] = np.where(keep, h_prev, h_new)
+    k = keep[t * N + n]
+    Cs[nxt] = np.where(k, c_prev, c_new)
+    Hs[nxt] = np.where(k, h_prev, go * np.tanh(c_new))
 
 
-def _lstm_backward(G, c_prev, c, dh_out, dh_next, dc_next, keep, H, dA, dc_prev, dh):
-    H = int(H)
-    gf, gg, gi, go = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : 3 * H], G[:, 3 * H :]
-    dh_t = dh_out + dh_next
-    tc = np.tanh(c)
-    ds = dc_next + dh_t * go * (1 - tc * tc)
-    grads = (ds * c_prev * gf * (1 - gf), ds * gi * (1 - gg * gg), ds * gg * gi * (1 - gi), dh_t * tc * go * (1 - go))
-    for k, g in enumerate(grads):
-        dA[:, k * H : (k + 1) * H] = np.where(keep, 0, g)
-    dc_prev[...] = np.where(keep, dc_next, ds * gf)
-    dh[...] = dh_t
+def _lstm_backward(G, Cs, dhs, dh_next, dc_next, keep, N, steps, H, t, dA, dc_prev, dh, size):
+    G, Cs, dhs, dh_next, dc_next, keep, dA, dc_prev, dh = _raw(G, Cs, dhs, dh_next, dc_next, keep, dA, dc_prev, dh)
+    N, steps, H, t = int(N), int(steps), int(H), int(t)
+    i = np.arange(size)
+    NH, n, j = N * H, i // H, i % H
+    at = t * NH * 4 + n * 4 * H + j
+    dh_t = dhs[(n * steps + t) * H + j] + dh_next[i]
+    dh[i] = dh_t
+    k = keep[t * N + n]
+    gf, gg, gi, go = G[at], G[at + H], G[at + 2 * H], G[at + 3 * H]
+    c_prev, tc = Cs[t * NH + i], np.tanh(Cs[(t + 1) * NH + i])
+    ds = dc_next[i] + dh_t * go * (1 - tc * tc)
+    dA[at] = np.where(k, 0, ds * c_prev * gf * (1 - gf))
+    dA[at + H] = np.where(k, 0, ds * gi * (1 - gg * gg))
+    dA[at + 2 * H] = np.where(k, 0, ds * gg * gi * (1 - gi))
+    dA[at + 3 * H] = np.where(k, 0, dh_t * tc * go * (1 - go))
+    dc_prev[i] = np.where(k, dc_next[i], ds * gf)
 
 
 def _masked_softmax(grid, block, args):

@@ -8,7 +8,8 @@ The LSTM over time, with the reference's notation (gates f, g, i, o in the book'
   G (T, N, 4H);
 - each step is one 2-D GEMM h_prev Wh (N, H) x (H, 4H) into a buffer R, and one fused kernel
   that adds b, applies (2)-(4), writes the gates over G[t], c and h, and carries the state over
-  at padded steps;
+  at padded steps; the kernels take whole arrays and the step number, so the loop makes no
+  array view per step but the GEMM's;
 - each backward step is one fused kernel for the gate gradients (into its own buffer dA, never
   over the gates it reads) and dc_prev, and one GEMM dA[t] Wh^T for dh_prev (plus one copy at
   padded steps, where dh passes through);
@@ -27,44 +28,55 @@ _PREAMBLE = """
 template <typename T> __device__ __forceinline__ T sigmoid_(T x) { return (T)0.5 * tanh((T)0.5 * x) + (T)0.5; }
 """
 
+# Both LSTM kernels take every array raw, indexed by hand, and run over the N * H entries of one
+# step's state (``size=N * H``): a step is then one call with no array views made for it, and no
+# broadcasting for cupy to work out. Layouts (all C-contiguous): G and dA (T, N, 4H) with the gate
+# blocks f, g, i, o; Cs and Hs (T + 1, N, H), row t + 1 after step t; keep (T, N) True where a
+# padded step carries the state over; R (N, 4H) the step's recurrent part; dhs (N, T, H).
 _LSTM_FORWARD = (
-    "raw T R, raw T b, T c_prev, T h_prev, bool keep, int32 H",
-    "raw T G, T c, T h",
+    "raw T R, raw T b, raw bool keep, int32 N, int32 H, int32 t",
+    "raw T G, raw T Cs, raw T Hs",
     """
-    const int n = i / H, j = i % H;
-    const ptrdiff_t at = (ptrdiff_t)n * 4 * H + j;
-    const T gf = sigmoid_(G[at] + R[at] + b[j]);
-    const T gg = tanh(G[at + H] + R[at + H] + b[j + H]);
-    const T gi = sigmoid_(G[at + 2 * H] + R[at + 2 * H] + b[j + 2 * H]);
-    const T go = sigmoid_(G[at + 3 * H] + R[at + 3 * H] + b[j + 3 * H]);
+    const ptrdiff_t NH = (ptrdiff_t)N * H, n = i / H, j = i % H;
+    const ptrdiff_t r = n * 4 * H + j, at = (ptrdiff_t)t * NH * 4 + r;
+    const ptrdiff_t prev = (ptrdiff_t)t * NH + i, next = prev + NH;
+    const T gf = sigmoid_(G[at] + R[r] + b[j]);
+    const T gg = tanh(G[at + H] + R[r + H] + b[j + H]);
+    const T gi = sigmoid_(G[at + 2 * H] + R[r + 2 * H] + b[j + 2 * H]);
+    const T go = sigmoid_(G[at + 3 * H] + R[r + 3 * H] + b[j + 3 * H]);
     G[at] = gf; G[at + H] = gg; G[at + 2 * H] = gi; G[at + 3 * H] = go;
+    const T c_prev = Cs[prev], h_prev = Hs[prev];
     const T c_new = gf * c_prev + gg * gi;
-    c = keep ? c_prev : c_new;
-    h = keep ? h_prev : go * tanh(c_new);
+    const bool k = keep[(ptrdiff_t)t * N + n];
+    Cs[next] = k ? c_prev : c_new;
+    Hs[next] = k ? h_prev : go * tanh(c_new);
     """,
     "seqattn_lstm_forward",
 )
 
+# dh_next, dc_next: the gradients arriving at step t's h and c from step t + 1 (N, H); dh gets
+# the whole gradient at h (with dhs), dc_prev the one at c_prev. dA is its own buffer: the
+# gates are read, never written over.
 _LSTM_BACKWARD = (
-    "raw T G, T c_prev, T c, T dh_out, T dh_next, T dc_next, bool keep, int32 H",
-    "raw T dA, T dc_prev, T dh",
+    "raw T G, raw T Cs, raw T dhs, raw T dh_next, raw T dc_next, raw bool keep, int32 N, int32 steps, int32 H, int32 t",
+    "raw T dA, raw T dc_prev, raw T dh",
     """
-    const int n = i / H, j = i % H;
-    const ptrdiff_t at = (ptrdiff_t)n * 4 * H + j;
-    const T dh_t = dh_out + dh_next;
-    dh = dh_t;
-    if (keep) {
+    const ptrdiff_t NH = (ptrdiff_t)N * H, n = i / H, j = i % H;
+    const ptrdiff_t at = (ptrdiff_t)t * NH * 4 + n * 4 * H + j;
+    const T dh_t = dhs[(n * steps + t) * H + j] + dh_next[i];
+    dh[i] = dh_t;
+    if (keep[(ptrdiff_t)t * N + n]) {
         dA[at] = 0; dA[at + H] = 0; dA[at + 2 * H] = 0; dA[at + 3 * H] = 0;
-        dc_prev = dc_next;
+        dc_prev[i] = dc_next[i];
     } else {
         const T gf = G[at], gg = G[at + H], gi = G[at + 2 * H], go = G[at + 3 * H];
-        const T tc = tanh(c);
-        const T ds = dc_next + dh_t * go * ((T)1 - tc * tc);
+        const T c_prev = Cs[(ptrdiff_t)t * NH + i], tc = tanh(Cs[(ptrdiff_t)(t + 1) * NH + i]);
+        const T ds = dc_next[i] + dh_t * go * ((T)1 - tc * tc);
         dA[at] = ds * c_prev * gf * ((T)1 - gf);
         dA[at + H] = ds * gi * ((T)1 - gg * gg);
         dA[at + 2 * H] = ds * gg * gi * ((T)1 - gi);
         dA[at + 3 * H] = dh_t * tc * go * ((T)1 - go);
-        dc_prev = ds * gf;
+        dc_prev[i] = ds * gf;
     }
     """,
     "seqattn_lstm_backward",
@@ -206,9 +218,10 @@ class CupyOps(Ops):
         R = ws("R", (N, 4 * H), xp, dt)
         keep = self._keep(mask, N, T)
         step = self._elementwise(_LSTM_FORWARD)
+        n, h, size = np.int32(N), np.int32(H), N * H
         for t in range(T):
             xp.matmul(hs[t], Wh, out=R)  # (1), recurrent part
-            step(R, b, cs[t], hs[t], keep[t], np.int32(H), G[t], cs[t + 1], hs[t + 1])  # (2)-(4), padding
+            step(R, b, keep, n, h, np.int32(t), G, cs, hs, size=size)  # (2)-(4), padding
         cache = {"X": X, "G": G, "Hs": hs, "Cs": cs, "keep": keep, "masked": mask is not None}
         return xp.ascontiguousarray(hs[1:].transpose(1, 0, 2)), [hs[T].copy(), cs[T].copy()], cache
 
@@ -222,16 +235,19 @@ class CupyOps(Ops):
         H = Wh.shape[0]
         dt = G.dtype
         dA = ws("dA", (T, N, 4 * H), xp, dt)
-        dH = dhs.transpose(1, 0, 2)
+        dhs = xp.ascontiguousarray(dhs, dtype=dt)
         dh = xp.zeros((N, H), dt) if dlast[0] is None else dlast[0].astype(dt, copy=True)
         dc = xp.zeros((N, H), dt) if dlast[1] is None else dlast[1].astype(dt, copy=True)
         dh_prev, dc_prev, dh_t = xp.empty((N, H), dt), xp.empty((N, H), dt), xp.empty((N, H), dt)
         step = self._elementwise(_LSTM_BACKWARD)
+        WhT = Wh.T
+        n, steps, h, size = np.int32(N), np.int32(T), np.int32(H), N * H
+        keep_rows = keep[:, :, None]
         for t in range(T - 1, -1, -1):
-            step(G[t], cs[t], cs[t + 1], dH[t], dh, dc, keep[t], np.int32(H), dA[t], dc_prev, dh_t)
-            xp.matmul(dA[t], Wh.T, out=dh_prev)  # (1)
+            step(G, cs, dhs, dh, dc, keep, n, steps, h, np.int32(t), dA, dc_prev, dh_t, size=size)
+            xp.matmul(dA[t], WhT, out=dh_prev)  # (1)
             if cache["masked"]:
-                xp.copyto(dh_prev, dh_t, where=keep[t])  # padding: dh passes through
+                xp.copyto(dh_prev, dh_t, where=keep_rows[t])  # padding: dh passes through
             dh, dh_prev = dh_prev, dh
             dc, dc_prev = dc_prev, dc
         dA2 = dA.reshape(T * N, 4 * H)
@@ -242,8 +258,8 @@ class CupyOps(Ops):
         return xp.ascontiguousarray(dxs.transpose(1, 0, 2)), [dh, dc]
 
     def _keep(self, mask, N, T):
-        """(T, N, 1) bool, True where a padded step carries the state over (all False without a mask)."""
+        """(T, N) bool, True where a padded step carries the state over (all False without a mask)."""
         xp = self.xp
         if mask is None:
-            return xp.zeros((T, N, 1), dtype=bool)
-        return xp.ascontiguousarray(~mask.T)[:, :, None]
+            return xp.zeros((T, N), dtype=bool)
+        return xp.ascontiguousarray(~mask.T)
