@@ -8,8 +8,10 @@ scalars), as cupy's do; ``asarray`` / ``array`` are the explicit copies to the d
 ``x.get()`` the explicit copy back (what ``backend.to_numpy`` calls), and both are counted.
 Every function call, operator and indexing is counted as one kernel launch, so a test can
 report how many launches a training step makes. ``ElementwiseKernel`` and ``RawKernel`` run
-numpy ports of seqattn's own CUDA kernels (registered by kernel name in ``KERNELS``), so the
-code around the fused kernels runs too. Its arrays say they come from cupy (the backend knows
+seqattn's own CUDA kernels: their CUDA C compiled for the host and run thread by thread
+(tests/cuda_host.py) where the machine has a C++ compiler, else numpy ports registered by kernel
+name in ``KERNELS`` (tests check that the two agree), so the code around the fused kernels runs
+too, and with ``SOURCE`` the kernels' own source. Its arrays say they come from cupy (the backend knows
 cupy arrays by their type's module), and ``install()`` makes it the backend's cupy.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import types
 
 import numpy as np
@@ -214,16 +217,27 @@ def _to_device(fn):
 
 
 class _Kernel:
-    """ElementwiseKernel / RawKernel: runs the numpy port registered under the kernel's name."""
+    """ElementwiseKernel / RawKernel: runs the kernel's CUDA C on the host (``SOURCE`` true), or
+    the numpy port registered under its name."""
 
-    def __init__(self, name):
+    def __init__(self, name, spec=None, source=None, preamble=""):
         if name not in KERNELS:
             raise NotImplementedError(f"the strict cupy stand-in has no port of kernel {name!r}")
         self.name, self._port = name, KERNELS[name]
+        self._spec, self._source, self._preamble = spec, source, preamble
 
     def __call__(self, *args, **kwargs):
         COUNTS.launches += 1
-        return _wrap(self._port(*_unwrap(args), **_unwrap(kwargs)))
+        args, kwargs = _unwrap(args), _unwrap(kwargs)
+        if SOURCE and self._spec is not None:
+            from cuda_host import run_elementwise
+
+            return run_elementwise(self._spec, args, kwargs.get("size"), self._preamble)
+        if SOURCE and self._source is not None:
+            from cuda_host import run_raw
+
+            return run_raw(self._source, self.name, *args)
+        return _wrap(self._port(*args, **kwargs))
 
 
 class _Stream:
@@ -243,8 +257,8 @@ class StrictCupy(types.ModuleType):
                                           Device=lambda i=0: types.SimpleNamespace(id=i))
         self.asarray = _to_device(np.asarray)
         self.array = _to_device(np.array)
-        self.ElementwiseKernel = lambda *spec, name, **kw: _Kernel(name)
-        self.RawKernel = lambda source, name, **kw: _Kernel(name)
+        self.ElementwiseKernel = lambda i, o, op, name, preamble="", **kw: _Kernel(name, (i, o, op, name), preamble=preamble)
+        self.RawKernel = lambda source, name, **kw: _Kernel(name, source=source)
         self.ReductionKernel = lambda *spec, **kw: _Kernel(kw["name"] if "name" in kw else spec[6])
 
     def __getattr__(self, name):
@@ -351,6 +365,10 @@ def _adam(g, lr_t, b1, b2, eps, p, m, v):
 def _sum_squares(x):
     return np.asarray((x * x).sum(), dtype=x.dtype)
 
+
+# The kernels' CUDA C runs on the host where a C++ compiler is (SEQATTN_STRICT_KERNELS=ports: the
+# numpy ports instead).
+SOURCE = os.environ.get("SEQATTN_STRICT_KERNELS", "source") == "source" and __import__("cuda_host").CXX is not None
 
 KERNELS = {"seqattn_lstm_forward": _lstm_forward, "seqattn_lstm_backward": _lstm_backward,
            "seqattn_masked_softmax": _masked_softmax, "seqattn_adam": _adam, "seqattn_sum_squares": _sum_squares}
