@@ -39,8 +39,8 @@ def machine():
     return info
 
 
-def run_worker(threads, extra):
-    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+def run_worker(threads, extra, env=None):
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS}, **(env or {}))
     cmd = [sys.executable, "-m", "benchmarks.worker", "--threads", str(threads), *extra]
     print(f"-- {threads} thread(s)", file=sys.stderr, flush=True)
     out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
@@ -61,7 +61,8 @@ def table(rows):
         ours = idx.get((case, shape, "seqattn", be, threads)) or idx.get((case, shape, "batched", be, threads))
         floor = idx.get((case, shape, "gemm-floor", be, threads))
         tdev = "torch-cpu" if be == "numpy" else "torch-cuda"
-        timpl = "torch" if (case, shape, "torch", tdev, threads) in idx else "torch-cudnn"
+        tf32 = "-tf32" if be.endswith("-tf32") else ""  # cupy with TF32 against torch with TF32
+        timpl = ("torch" if (case, shape, "torch" + tf32, tdev, threads) in idx else "torch-cudnn") + tf32
         torch_t = idx.get((case, shape, timpl, tdev, threads))
         base = idx.get((case, shape, "book-per-step", be, threads)) or idx.get((case, shape, "per-step", be, threads)) \
             or idx.get((case, shape, "one-at-a-time", be, threads)) or idx.get((case, shape, "recompute", be, threads))
@@ -83,6 +84,10 @@ def main():
     # the GPU rows are timed once, by the worker with the most threads (its CPU rows use all cores)
     rows = [r for n in threads for r in run_worker(n, extra + (["--gpu"] if n == max(threads) else []))]
     info = machine()
+    if info.get("gpu") and not args.quick and (not args.only or {"lstm", "attention"} & set(args.only)):
+        # TF32 on both sides as rows of their own: cupy reads CUPY_TF32 when it loads, so in a process of its own
+        only = [c for c in ("lstm", "attention") if not args.only or c in args.only]
+        rows += run_worker(max(threads), ["--gpu", "--tf32", "--only", *only], env={"CUPY_TF32": "1"})
     name = args.name or (("gpu-" + info["gpu"].replace(" ", "-")) if info.get("gpu") else f"cpu-{info['cores']}c") + ("-quick" if args.quick else "")
     result = {"date": datetime.date.today().isoformat(), "machine": info, "threads": threads, "rows": rows}
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

@@ -215,15 +215,24 @@ def main():
     p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke test)")
     p.add_argument("--only", nargs="*", default=["lstm", "attention", "epoch", "eval", "transformer", "text"])
     p.add_argument("--gpu", action="store_true", help="also time cupy and torch-CUDA (given to one worker only)")
+    p.add_argument("--tf32", action="store_true", help="time only cupy and torch-CUDA, both with TF32 (run with CUPY_TF32=1): "
+                                                       "rows cupy-tf32 and torch*-tf32")
     args = p.parse_args()
     torch = peers.torch_or_none()
     if torch is not None:
         torch.set_num_threads(args.threads)
     backends = ["numpy"] + (["cupy"] if args.gpu and backend.gpu_available() else [])
+    if args.tf32:
+        backends = [b for b in backends if b == "cupy"]
+        if torch is not None and torch.cuda.is_available():
+            peers.set_tf32(torch, True)
+    tf32 = "-tf32" if args.tf32 else ""
     results = []
     repeat = 2 if args.quick else 5
 
     def record(case, shape, impl, name, stats, **extra):
+        name += tf32 if name == "cupy" else ""
+        impl += tf32 if name == "torch-cuda" else ""
         row = {"case": case, "shape": shape, "impl": impl, "backend": name, "threads": args.threads, **stats, **extra}
         results.append(row)
         print(f"  {case:10s} {str(shape):24s} {impl:14s} {name:6s} {stats['median'] * 1e3:10.2f} ms", file=sys.stderr, flush=True)
@@ -240,10 +249,10 @@ def main():
                         record("lstm", shape, impl, name, measure(fn, 3 if big else repeat, 1 if big else 2, sync))
                     if torch is not None and name == "numpy":
                         record("lstm", shape, "torch", "torch-cpu", measure(peers.lstm_fwd_bwd(torch, *shape), 3 if big else repeat, 1 if big else 2))
-                    if torch is not None and name == "cupy" and torch.cuda.is_available():
-                        for tf32 in (False, True):  # strict FP32 like cupy's default, then TF32 as its own row
-                            peers.set_tf32(torch, tf32)
-                            record("lstm", shape, "torch-cudnn" + ("-tf32" if tf32 else ""), "torch-cuda",
+                    if torch is not None and name == "cupy" and torch.cuda.is_available() and not args.tf32:
+                        for on in (False, True):  # strict FP32 like cupy's default, then TF32 as its own row
+                            peers.set_tf32(torch, on)
+                            record("lstm", shape, "torch-cudnn" + ("-tf32" if on else ""), "torch-cuda",
                                    measure(peers.lstm_fwd_bwd(torch, *shape, device="cuda"), repeat, 2, torch.cuda.synchronize))
                         peers.set_tf32(torch, False)
             if "attention" in args.only:
