@@ -356,6 +356,23 @@ def _masked_softmax(grid, block, args):
     yr[...] = np.where(total > 0, e / np.where(total > 0, total, 1), 0)
 
 
+def _layer_norm(grid, block, args):
+    x, gamma, beta, y, xhat, rstd, rows, E, eps = args
+    rows, E = int(rows), int(E)
+    d = x.reshape(rows, E) - x.reshape(rows, E).mean(axis=1, keepdims=True)
+    s = 1 / np.sqrt((d * d).mean(axis=1, keepdims=True) + eps)
+    xhat.reshape(rows, E)[...] = d * s
+    y.reshape(rows, E)[...] = d * s * gamma + beta
+    rstd.reshape(rows, 1)[...] = s
+
+
+def _layer_norm_backward(grid, block, args):
+    dy, xhat, rstd, gamma, dx, rows, E = args
+    rows, E = int(rows), int(E)
+    g, h = dy.reshape(rows, E) * gamma, xhat.reshape(rows, E)
+    dx.reshape(rows, E)[...] = rstd.reshape(rows, 1) * (g - g.mean(axis=1, keepdims=True) - h * (g * h).mean(axis=1, keepdims=True))
+
+
 def _adam(g, lr_t, b1, b2, eps, p, m, v):
     m += (1 - b1) * (g - m)
     v += (1 - b2) * (g * g - v)
@@ -371,4 +388,5 @@ def _sum_squares(x):
 SOURCE = os.environ.get("SEQATTN_STRICT_KERNELS", "source") == "source" and __import__("cuda_host").CXX is not None
 
 KERNELS = {"seqattn_lstm_forward": _lstm_forward, "seqattn_lstm_backward": _lstm_backward,
-           "seqattn_masked_softmax": _masked_softmax, "seqattn_adam": _adam, "seqattn_sum_squares": _sum_squares}
+           "seqattn_masked_softmax": _masked_softmax, "seqattn_adam": _adam, "seqattn_sum_squares": _sum_squares,
+           "seqattn_layer_norm": _layer_norm, "seqattn_layer_norm_backward": _layer_norm_backward}

@@ -94,7 +94,9 @@ def test_every_kernel_compiles_for_float_and_double(tmp_path):
             renamed = re.sub(r"void (\w+)\(", rf"void \1_{real}(", raw.replace("REAL", real))
             source += f"\nnamespace raw{k}_{real} {{\n{renamed}\n}}\n"
     ptx = _compile(source, tmp_path, "seqattn_kernels")
-    for name in {s[3] for s in _elementwise_specs()} | {"seqattn_masked_softmax"}:
+    raw_names = {n for raw in _raw_sources() for n in re.findall(r'extern "C" __global__ void (\w+)\(', raw)}
+    assert {"seqattn_masked_softmax", "seqattn_layer_norm", "seqattn_layer_norm_backward"} <= raw_names
+    for name in {s[3] for s in _elementwise_specs()} | raw_names:
         assert name in ptx, f"{name} is missing from the compiled module"
 
 
@@ -109,7 +111,7 @@ def test_a_broken_kernel_fails_to_compile(tmp_path):
 def _kernel_outputs(xp, dtype, rng):
     """Every kernel at work through CupyOps: the LSTM forward and backward with padding and
     initial states, the masked softmax plain, masked (a fully masked row included) and causal,
-    and one Adam update."""
+    one Adam update, and layer normalisation forward and backward."""
     ops = get_ops(xp.zeros(1))
     N, T, D, H = 5, 4, 3, 6
     r = lambda *shape: to_device(rng.standard_normal(shape).astype(dtype))  # noqa: E731
@@ -124,7 +126,10 @@ def _kernel_outputs(xp, dtype, rng):
     softmax = [ops.masked_softmax(S, None), ops.masked_softmax(S, key_mask), ops.masked_softmax(r(N, T, T), key_mask, causal=True)]
     p, g, m, v = r(7, 3), r(7, 3), r(7, 3), xp.abs(r(7, 3))
     ops.adam_step(p, g, m, v, 0.01, 0.9, 0.999)
-    return [to_numpy(a) for a in (hs, *finals, dxs, *dstates, *grads, *softmax, p, m, v)]
+    gamma, beta = r(H), r(H)
+    y, cache = ops.layer_norm(r(N, T, H) * 3 + 1, gamma, beta, 1e-5)
+    norm = [y, *cache, *ops.layer_norm_backward(cache, r(N, T, H), gamma)]
+    return [to_numpy(a) for a in (hs, *finals, dxs, *dstates, *grads, *softmax, p, m, v, *norm)]
 
 
 class _Ws:

@@ -5,7 +5,8 @@
                tests' oracle for the fast bodies.
     numpy      ``NumpyOps(Ops)``: the fast CPU bodies (the LSTM gate-major, one tanh for all
                gates, the gradients written over the gate cache).
-    cupy       ``CupyOps(Ops)``: fused CUDA kernels for the LSTM step and the masked softmax.
+    cupy       ``CupyOps(Ops)``: fused CUDA kernels for the LSTM step, the masked softmax, layer
+               normalisation and Adam.
 
 ``get_ops(*arrays)`` picks the body for the arrays' module (or the current backend's); the
 choice is made once per array module, here, and layers never ask which backend they are on.

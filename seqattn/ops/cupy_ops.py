@@ -15,7 +15,9 @@ The LSTM over time, with the reference's notation (gates f, g, i, o in the book'
   padded steps, where dh passes through);
 - dWx, dWh and db are one product each after the loop.
 The embedding gradient is a one-hot product (deterministic, unlike add.at's atomics), and
-nothing in it reads a value back to the host.
+nothing in it reads a value back to the host. The masked softmax of attention and layer
+normalisation (forward, and backward to dx) are one kernel each, one thread per row; Adam is one
+elementwise kernel, and the sum of squares that clipping needs one reduction.
 """
 
 from __future__ import annotations
@@ -112,6 +114,46 @@ extern "C" __global__ void seqattn_masked_softmax(const REAL* x, const bool* mas
 """
 
 
+# Layer normalisation, one thread per row of E values (the rows of (..., E) one after another):
+# the mean, then the variance about it (two passes, as the reference), then xhat and y. Backward
+# per row: dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy gamma.
+_LAYER_NORM = r"""
+extern "C" __global__ void seqattn_layer_norm(const REAL* x, const REAL* gamma, const REAL* beta, REAL* y, REAL* xhat,
+                                              REAL* rstd, const int rows, const int E, const REAL eps) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const size_t at = (size_t)r * E;
+    REAL mean = 0;
+    for (int k = 0; k < E; ++k) mean += x[at + k];
+    mean /= E;
+    REAL var = 0;
+    for (int k = 0; k < E; ++k) { const REAL d = x[at + k] - mean; var += d * d; }
+    const REAL s = (REAL)1 / sqrt(var / E + eps);
+    rstd[r] = s;
+    for (int k = 0; k < E; ++k) {
+        const REAL h = (x[at + k] - mean) * s;
+        xhat[at + k] = h;
+        y[at + k] = h * gamma[k] + beta[k];
+    }
+}
+
+extern "C" __global__ void seqattn_layer_norm_backward(const REAL* dy, const REAL* xhat, const REAL* rstd, const REAL* gamma,
+                                                       REAL* dx, const int rows, const int E) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    const size_t at = (size_t)r * E;
+    REAL a = 0, b = 0;
+    for (int k = 0; k < E; ++k) {
+        const REAL g = dy[at + k] * gamma[k];
+        a += g;
+        b += g * xhat[at + k];
+    }
+    a /= E;
+    b /= E;
+    for (int k = 0; k < E; ++k) dx[at + k] = rstd[r] * (dy[at + k] * gamma[k] - a - xhat[at + k] * b);
+}
+"""
+
 _ADAM = (
     "T g, T lr_t, T b1, T b2, T eps",
     "T p, T m, T v",
@@ -186,6 +228,31 @@ class CupyOps(Ops):
         xp.matmul(onehot.T, dout.reshape(M, -1), out=dW)
         return dW
 
+    def _rows(self, kernel, rows, args, threads=128):
+        kernel(((rows + threads - 1) // threads,), (threads,), args)
+
+    def layer_norm(self, x, gamma, beta, eps):
+        """One kernel: the statistics, xhat and y of every row (the reference launches about ten)."""
+        xp, E = self.xp, x.shape[-1]
+        x = xp.ascontiguousarray(x)
+        y, xhat = xp.empty_like(x), xp.empty_like(x)
+        rows = x.size // max(E, 1)
+        rstd = xp.empty((*x.shape[:-1], 1), dtype=x.dtype)
+        self._rows(self._raw(_LAYER_NORM, "seqattn_layer_norm", x.dtype), rows,
+                   (x, gamma, beta, y, xhat, rstd, np.int32(rows), np.int32(E), x.dtype.type(eps)))
+        return y, (xhat, rstd)
+
+    def layer_norm_backward(self, cache, dy, gamma):
+        """One kernel for dx; dgamma and dbeta are two sums over the rows."""
+        xp, (xhat, rstd) = self.xp, cache
+        E = xhat.shape[-1]
+        dy = xp.ascontiguousarray(dy)
+        dx = xp.empty_like(dy)
+        rows = dy.size // max(E, 1)
+        self._rows(self._raw(_LAYER_NORM, "seqattn_layer_norm_backward", dy.dtype), rows,
+                   (dy, xhat, rstd, gamma, dx, np.int32(rows), np.int32(E)))
+        return dx, (dy * xhat).reshape(-1, E).sum(axis=0), dy.reshape(-1, E).sum(axis=0)
+
     def masked_softmax(self, S, mask, causal=False):
         xp = self.xp
         S = xp.ascontiguousarray(S)
@@ -193,11 +260,9 @@ class CupyOps(Ops):
         y = xp.empty_like(S)
         rows = S.size // max(Tk, 1)
         m = xp.ascontiguousarray(mask) if mask is not None else xp.ones((1, 1), dtype=bool)
-        threads = 128
-        kernel = self._raw(_MASKED_SOFTMAX, "seqattn_masked_softmax", S.dtype)
-        kernel(((rows + threads - 1) // threads,), (threads,),
-               (S, m, y, np.int32(rows), np.int32(Tk), np.int32(max(rows // max(N, 1), 1)), np.int32(mask is not None),
-                np.int32(Tq), np.int32(bool(causal))))
+        self._rows(self._raw(_MASKED_SOFTMAX, "seqattn_masked_softmax", S.dtype), rows,
+                   (S, m, y, np.int32(rows), np.int32(Tk), np.int32(max(rows // max(N, 1), 1)), np.int32(mask is not None),
+                    np.int32(Tq), np.int32(bool(causal))))
         return y
 
     def recurrent_forward(self, cell, W, xs, states, mask, ws):
