@@ -11,6 +11,7 @@ function for every block and thread of the launch.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -37,6 +38,7 @@ _CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctype
            "bool": ctypes.c_bool}
 _LIBS = {}
 _DIR = tempfile.mkdtemp(prefix="seqattn-cuda-host-")
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def _library(source):
