@@ -24,17 +24,9 @@ NVCC = shutil.which("nvcc")
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="needs nvcc (the CUDA toolkit)")
 needs_cxx = pytest.mark.skipif(cuda_host.CXX is None, reason="needs a C++ compiler")
 
-_TYPES = {"T": "T", "int32": "int", "bool": "bool", "float32": "float", "float64": "double"}
-
-
 def _params(spec):
-    out = []
-    for p in filter(None, (s.strip() for s in spec.split(","))):
-        words = p.split()
-        raw = words[0] == "raw"
-        *_, ctype, name = words
-        out.append((raw, _TYPES[ctype], name))
-    return out
+    """(raw, C type, name) of each parameter: the host runner's parsing, with T left a template type."""
+    return [(raw, "T" if t == "T" else cuda_host._C[t], name) for raw, t, name in cuda_host._params(spec)]
 
 
 def _elementwise(spec):
