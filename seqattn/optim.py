@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_xp, to_numpy
-from .layers.base import Packed, flat
+from .packed import Packed, flat
 from .ops import get_ops
 
 

@@ -6,7 +6,8 @@ The book's step-by-step layers (one object per time step) are in ``seqattn.layer
 
 from .affine import Affine, TimeAffine
 from .attention import SCORES, TimeAttention
-from .base import Composite, Layer, Packed, flat, frozen_weights
+from ..packed import Packed, flat
+from .base import Composite, Layer, frozen_weights
 from .book import GRU, LSTM, RNN, Attention, AttentionWeight, WeightSum
 from .dropout import TimeDropout
 from .embedding import Embedding, TimeEmbedding

@@ -4,26 +4,27 @@ messages that name the fix."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 from ..backend import get_xp
 from ..ops import Workspace, get_ops
+from ..packed import Packed
 
-_frozen = None  # the current frozen_weights() block, or None
+_frozen = contextvars.ContextVar("seqattn_frozen_weights", default=None)  # the current block's token, or None
 
 
 @contextlib.contextmanager
 def frozen_weights():
     """Promise that no weight changes inside the block (generation does this): layers then build
     their weights' derived layouts once for the block instead of on every call."""
-    global _frozen
-    if _frozen is not None:  # nested: the outer block already holds
+    if _frozen.get() is not None:  # nested: the outer block already holds
         yield
         return
-    _frozen = object()
+    token = _frozen.set(object())
     try:
         yield
     finally:
-        _frozen = None
+        _frozen.reset(token)
 
 
 class Layer:
@@ -59,8 +60,9 @@ class Layer:
     def prepared(self, build):
         """``build()``: the weights in the ops' derived layout. Built on every call (the weights
         may have changed since), except inside ``frozen_weights()``, where it is built once."""
-        if _frozen is None or self._prepared_in is not _frozen:
-            self._prepared, self._prepared_in = build(), _frozen
+        block = _frozen.get()
+        if block is None or self._prepared_in is not block:
+            self._prepared, self._prepared_in = build(), block
         return self._prepared
 
 
@@ -99,54 +101,6 @@ class Composite:
             part.params[:] = [moved.get(id(a), a) for a in part.params]
             part.grads[:] = [moved.get(id(a), a) for a in part.grads]
         self.params, self.grads = params, grads
-
-
-class Packed(list):
-    """Arrays that are views, in order, of one 1-D ``buffer``: ``flat(arrays)`` is then
-    ``[buffer]``, one array to update instead of many. Each view starts on a 512-byte boundary (as
-    a separate allocation would, for the GEMMs that write gradients); the gaps hold zeros, which
-    every update leaves at zero."""
-
-    ALIGN = 512  # bytes
-
-    def __init__(self, views, buffer):
-        super().__init__(views)
-        self.buffer = buffer
-
-    @classmethod
-    def layout(cls, arrays):
-        """[(offset, size, shape)] of ``arrays`` in a buffer, and the buffer's length."""
-        step = max(cls.ALIGN // arrays[0].itemsize, 1) if arrays else 1
-        spans, offset = [], 0
-        for a in arrays:
-            spans.append((offset, a.size, a.shape))
-            offset += -(-a.size // step) * step
-        return spans, offset
-
-    @classmethod
-    def over(cls, buffer, arrays):
-        """Views of ``buffer`` laid out for ``arrays`` (their shapes, in order)."""
-        spans, _ = cls.layout(arrays)
-        return cls([buffer[o : o + n].reshape(shape) for o, n, shape in spans], buffer)
-
-    @classmethod
-    def of(cls, arrays):
-        """A copy of ``arrays`` in one new buffer on their device."""
-        _, length = cls.layout(arrays)
-        packed = cls.over(get_xp(*arrays).zeros(length, dtype=arrays[0].dtype), arrays)
-        for view, a in zip(packed, arrays):
-            view[...] = a
-        return packed
-
-    def zeros_like(self):
-        """The same layout over a new zeroed buffer (an optimizer's slot)."""
-        return Packed.over(get_xp(self.buffer).zeros_like(self.buffer), self)
-
-
-def flat(arrays):
-    """The arrays to run an elementwise pass over: ``[buffer]`` for ``Packed`` arrays, else
-    ``arrays`` themselves."""
-    return [arrays.buffer] if isinstance(arrays, Packed) else list(arrays)
 
 
 def check_float(x, name, layer, ndim=None, dtype=None):
