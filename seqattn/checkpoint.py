@@ -20,8 +20,6 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import __version__
@@ -151,38 +149,3 @@ def restore_optimizer(optimizer, model, arrays, meta, path="checkpoint"):
         if all(k in arrays for k in keys):
             slots[slot] = [arrays[k] for k in keys]
     optimizer.load_state(slots, state, model.params)
-
-
-def load_codec(meta):
-    """The codec saved in a checkpoint's meta, or None."""
-    if meta.get("codec") is None:
-        return None
-    from .data.codec import Codec
-
-    return Codec.from_meta(meta["codec"])
-
-
-@dataclass
-class Checkpoint:
-    model: object
-    codec: object  # None when the model was saved without one
-    meta: dict
-
-
-def load(path):
-    """Rebuild everything a checkpoint holds for using the model: Checkpoint(model, codec, meta)."""
-    from .models import model_from_config
-
-    arrays, meta = read(path)
-    try:
-        model = model_from_config(meta["config"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path!r} holds a configuration this version cannot build: {exc}") from None
-    set_weights(model, arrays, meta, path)
-    return Checkpoint(model, load_codec(meta), meta)
-
-
-def load_model(path):
-    """(model, meta) of the checkpoint at ``path``."""
-    ck = load(path)
-    return ck.model, ck.meta

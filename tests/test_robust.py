@@ -17,6 +17,7 @@ from seqattn import checkpoint
 from seqattn.cli import main
 from seqattn.data import DataError, VocabularyError, load_dataset
 from seqattn.data.text import read_lines
+from seqattn.models import load_model
 
 WORDS = ["abc", "ba", "cab", "aa", "bcb", "ca", "acb", "b"]
 TINY = ["--epochs", "1", "--hidden", "8", "--wordvec", "4", "--batch-size", "32", "--quiet"]
@@ -220,7 +221,7 @@ def test_killed_training_always_leaves_a_loadable_checkpoint(pairs, tmp_path):
         time.sleep(rng.uniform(0.1, 0.8))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        model, meta = checkpoint.load_model(ckpt)
+        model, meta = load_model(ckpt)
         assert meta["trainer"]["epoch"] >= 1
     stale = tmp_path / f".tmp-{ckpt.name}-killed.npz"
     stale.write_bytes(b"partial")

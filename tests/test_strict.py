@@ -126,7 +126,7 @@ def test_the_trainer_reads_once_per_progress_update(tmp_path):
 def test_checkpoints_follow_the_models_device(tmp_path):
     """A model on the device saved, then loaded into a model on the device (and its optimizer
     state restored) without writing host arrays into device weights."""
-    from seqattn import checkpoint
+    from seqattn.models import load
     from seqattn.trainer import Trainer
 
     x, t, vocab = _date_batch(64)
@@ -134,7 +134,7 @@ def test_checkpoints_follow_the_models_device(tmp_path):
         model = AttentionSeq2seq(len(vocab), 8, 16, seed=0)
         tr = Trainer(model, Adam(), batch_size=32, progress=False, log=lambda s: None)
         tr.fit(x, t, 1, checkpoint=tmp_path / "m.npz")
-        loaded = checkpoint.load(tmp_path / "m.npz").model
+        loaded = load(tmp_path / "m.npz").model
         assert all(backend.is_cupy_array(p) for p in loaded.params)
         again = Trainer(AttentionSeq2seq(len(vocab), 8, 16, seed=1), Adam(), batch_size=32, progress=False, log=lambda s: None)
         again.fit(x, t, 2, resume=tmp_path / "m.npz")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checkpoint
 from ..backend import get_xp
 from ..layers import Composite, TimeSoftmaxWithLoss, frozen_weights
-from ..ops import trusted_ids
 from ..layers.base import check_int, check_mask
+from ..ops import trusted_ids
 from . import search
 from .encoder import Encoder
 from .init import Initializer
@@ -22,9 +23,15 @@ class Seq2seqBase(Composite):
     Inputs are checked here, once; the layers below only check shapes.
     """
 
-    kind = None  # "seq2seq", "peeky", "attention": set by each model
+    # What a model says of itself, so that the command, the options and checkpoints name no kind:
+    kind = None  # its name on the command line (--model) and in checkpoints; ``@register`` files it
     decoder_class = None
     options = {}  # the options only this model takes, with their defaults
+    sizes = {"hidden": "hidden_size", "wordvec": "wordvec_size"}  # sizes it takes: option -> constructor argument
+    derived = ()  # constructor arguments set from the data, not by the user
+    recipe = {}  # training defaults of its own, over the data's recipe (``seqattn.options``)
+    task_recipe = {}  # and over those, on the generated tasks
+    has_attention = False  # keeps attention weights to draw (``attention_weights_of``)
 
     def __init__(self, vocab_size, wordvec_size=16, hidden_size=128, *, target_vocab_size=None, pad_id=None, seed=None,
                  init="default", dtype="float32", **options):
@@ -34,7 +41,7 @@ class Seq2seqBase(Composite):
         V, D, H = vocab_size, wordvec_size, hidden_size
         encoder_options, decoder_options = self.part_options(**options)
         self._setup(Encoder(ini, V, D, H, **encoder_options),
-                    self.decoder_class(ini, self.config["target_vocab_size"], D, H, **decoder_options), pad_id)
+                    self.decoder_class(ini, self.config["target_vocab_size"], D, H, **decoder_options))
 
     def _options(self, given):
         """The model's own options: the given ones over the defaults; a misspelt one is refused."""
@@ -56,12 +63,30 @@ class Seq2seqBase(Composite):
                            dtype=np.dtype(dtype).name, **options)
         return Initializer(seed, dtype, init)
 
-    def _setup(self, encoder, decoder, pad_id):
+    def _setup(self, encoder, decoder):
         self.encoder, self.decoder = encoder, decoder
         self.loss_layer = TimeSoftmaxWithLoss(ignore_index=-1)
         self.adopt([("encoder", encoder), ("decoder", decoder)])
         self.pack()  # one buffer of weights and one of gradients: one pass each to update them
-        self.pad_id = pad_id
+
+    @classmethod
+    def from_codec(cls, codec, sizes, own, seed=None, init="default", longest=0):
+        """An untrained model for the data ``codec`` reads: ``sizes`` by option name (``hidden``,
+        ``wordvec``), ``own`` its own options; ``longest`` is the longest sequence of the data."""
+        common = dict(pad_id=codec.pad_id, seed=seed, init=init)
+        if codec.target_vocab is not codec.vocab:
+            common["target_vocab_size"] = len(codec.target_vocab)
+        args = {cls.sizes[k]: v for k, v in sizes.items() if k in cls.sizes}
+        return cls(len(codec.vocab), **args, **common, **{k: v for k, v in own.items() if k not in cls.derived},
+                   **cls._derived_options(codec, longest))
+
+    @classmethod
+    def _derived_options(cls, codec, longest):
+        return {}
+
+    @property
+    def pad_id(self):
+        return self.config["pad_id"]
 
     def dropouts(self):
         """Every dropout layer of the model, in a fixed order."""
@@ -153,15 +178,11 @@ class Seq2seqBase(Composite):
     # ---------------------------------------------------------------------------- checkpoints
     def save_params(self, path, codec=None):
         """Write the weights (by name), the options and, if given, the codec to one .npz, atomically."""
-        from .. import checkpoint
-
         checkpoint.save(path, self, codec=codec)
 
     def load_params(self, path):
         """Load the weights saved at ``path`` into this model (from any backend to any backend);
         returns the checkpoint's meta."""
-        from .. import checkpoint
-
         arrays, meta = checkpoint.read(path)
         checkpoint.set_weights(self, arrays, meta, path)
         return meta

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ..layers import SCORES
 from .base import Seq2seqBase
 from .decoders import AttentionDecoder, Decoder, PeekyDecoder
+from .registry import register
 
 
+@register
 class Seq2seq(Seq2seqBase):
     """``Seq2seq(vocab_size, wordvec_size, hidden_size)``: the encoder's final state starts the
     decoder (chapter 7)."""
@@ -15,6 +17,7 @@ class Seq2seq(Seq2seqBase):
     decoder_class = Decoder
 
 
+@register
 class PeekySeq2seq(Seq2seqBase):
     """``PeekySeq2seq(vocab_size, wordvec_size, hidden_size)``: the decoder also sees the encoder's
     final state at every step, beside its input and its output (chapter 7)."""
@@ -28,6 +31,7 @@ class PeekySeq2seq(Seq2seqBase):
 ATTENTION_OPTIONS = {"score": "dot", "bidirectional": False, "num_layers": 1, "skip": False, "dropout": 0.0}
 
 
+@register
 class AttentionSeq2seq(Seq2seqBase):
     """``AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, score="dot", bidirectional=False,
     num_layers=1, skip=False, dropout=0.0)`` (chapter 8 and its extensions).
@@ -42,6 +46,7 @@ class AttentionSeq2seq(Seq2seqBase):
     kind = "attention"
     decoder_class = AttentionDecoder
     options = ATTENTION_OPTIONS
+    has_attention = True
 
     def __init__(self, vocab_size, wordvec_size=16, hidden_size=256, score="dot", bidirectional=False,
                  num_layers=1, skip=False, dropout=0.0, **kw):
@@ -54,5 +59,3 @@ class AttentionSeq2seq(Seq2seqBase):
         stack = dict(num_layers=num_layers, skip=skip, dropout=dropout)
         return dict(stack, bidirectional=bidirectional), dict(stack, score=score)
 
-
-MODELS = {"seq2seq": Seq2seq, "peeky": PeekySeq2seq, "attention": AttentionSeq2seq}

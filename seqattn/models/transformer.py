@@ -26,6 +26,7 @@ from ..layers import (
     sinusoid_table,
 )
 from .base import Seq2seqBase
+from .registry import register
 from .encoder import EncoderOutput
 
 
@@ -227,6 +228,7 @@ TRANSFORMER_OPTIONS = {"d_model": 128, "num_heads": 4, "num_layers": 2, "ffn_siz
                        "activation": "relu", "norm": "pre", "positions": "sinusoid", "max_len": 256}
 
 
+@register
 class TransformerSeq2seq(Seq2seqBase):
     """``TransformerSeq2seq(vocab_size, d_model=128, num_heads=4, num_layers=2, ffn_size=512,
     dropout=0.1, pad_id=None, seed=None, activation="relu", norm="pre", positions="sinusoid",
@@ -241,6 +243,13 @@ class TransformerSeq2seq(Seq2seqBase):
 
     kind = "transformer"
     options = TRANSFORMER_OPTIONS
+    sizes = {"hidden": "d_model"}  # its embeddings are as wide as the model: no word vector size of their own
+    derived = ("d_model", "max_len")
+    # Warm-up and clipping at 1, as Transformers train; no dropout on the generated tasks, which
+    # have no noise to overfit.
+    recipe = dict(hidden=128, warmup=200, max_grad=1.0, lr=0.001)
+    task_recipe = dict(dropout=0.0)
+    has_attention = True
 
     def __init__(self, vocab_size, d_model=128, num_heads=4, num_layers=2, ffn_size=512, dropout=0.1, *,
                  target_vocab_size=None, pad_id=None, seed=None, init="default", dtype="float32", **options):
@@ -260,7 +269,11 @@ class TransformerSeq2seq(Seq2seqBase):
         ini = self._configure({"vocab_size": vocab_size}, pad_id, seed, init, dtype, o, target_vocab_size)
         args = (o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
                 o["norm"] == "pre", o["positions"], o["max_len"])
-        self._setup(TransformerEncoder(ini, vocab_size, *args), TransformerDecoder(ini, self.config["target_vocab_size"], *args), pad_id)
+        self._setup(TransformerEncoder(ini, vocab_size, *args), TransformerDecoder(ini, self.config["target_vocab_size"], *args))
+
+    @classmethod
+    def _derived_options(cls, codec, longest):
+        return {"max_len": max(64, longest, codec.source_width or 0, codec.target_width or 0)}
 
     def _inputs(self, xs, mask):
         xs, mask = super()._inputs(xs, mask)
