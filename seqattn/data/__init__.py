@@ -1,8 +1,8 @@
 """Vocabularies, the book's question_answer files, tab-separated pairs, and the built-in tasks."""
 
-from .codec import Codec, Dataset, Pairs, load_dataset
+from .codec import Codec, Dataset, Pairs, load_dataset, load_pairs, load_qa
 from .tasks import TASKS, addition_lines, date_lines
-from .text import DataError, load_pairs, load_qa, read_lines
+from .text import DataError, read_lines
 from .tokens import TOKENS, MissingExtra, make_tokens
 from .vocab import Vocab, VocabularyError
 

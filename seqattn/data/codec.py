@@ -16,7 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import text as T
+from .text import (
+    DataError, detect_format, encode_fixed, pad_rows, pairs_vocab, parse_pairs, parse_qa, qa_vocab, read_lines, split_order,
+)
 from .tokens import CharTokens, make_tokens, tokens_from_meta
 from .vocab import Vocab
 
@@ -62,12 +64,12 @@ class Codec:
         "qa": the book's one character vocabulary; "tsv": one vocabulary per side, tokens seen fewer
         than ``min_count`` times and beyond the ``max_vocab`` most frequent become <unk>."""
         if format == "qa":
-            return cls(T.qa_vocab(srcs, tgts), "qa", reverse, len(srcs[0]), len(tgts[0]))
+            return cls(qa_vocab(srcs, tgts), "qa", reverse, len(srcs[0]), len(tgts[0]))
         src_tok = make_tokens(tokens, srcs, lower, vocab_size, subword_type, seed)
         tgt_tok = make_tokens(tokens, tgts, lower, vocab_size, subword_type, seed) if tokens == "subword" else src_tok
         S, U = [src_tok.split(x) for x in srcs], [tgt_tok.split(x) for x in tgts]
-        return cls(T.pairs_vocab(S, min_count, max_vocab), "tsv", reverse, max(map(len, S)), max(map(len, U)) + 2,
-                   target_vocab=T.pairs_vocab(U, min_count, max_vocab), tokens=src_tok, target_tokens=tgt_tok,
+        return cls(pairs_vocab(S, min_count, max_vocab), "tsv", reverse, max(map(len, S)), max(map(len, U)) + 2,
+                   target_vocab=pairs_vocab(U, min_count, max_vocab), tokens=src_tok, target_tokens=tgt_tok,
                    columns=columns)
 
     def token_lengths(self, srcs, tgts):
@@ -96,22 +98,22 @@ class Codec:
     def encode_sources(self, texts, source="input"):
         """Source texts -> (N, width) ids, reversed if the model was trained reversed."""
         if self.format == "qa":
-            x = T.encode_fixed(texts, self.vocab, self.source_width, source)
+            x = encode_fixed(texts, self.vocab, self.source_width, source)
             return x[:, ::-1].copy() if self.reverse else x
         ids = [self.vocab.encode(self.tokens.split(t), where=f"{source}, line {n}") for n, t in enumerate(texts, 1)]
         if self.reverse:
             ids = [a[::-1] for a in ids]
-        return T.pad_rows(ids, self.pad_id, source=source, what="tokens")
+        return pad_rows(ids, self.pad_id, source=source, what="tokens")
 
     def encode_targets(self, texts, source="input"):
         """Target texts -> (N, width) ids starting with the start symbol."""
         if self.format == "qa":
-            return T.encode_fixed(texts, self.vocab, self.target_width, source)
+            return encode_fixed(texts, self.vocab, self.target_width, source)
         v, split = self.target_vocab, self.target_tokens.split
         ids = [np.concatenate(([v.start_id], v.encode(split(t), where=f"{source}, line {n}"), [v.end_id]))
                for n, t in enumerate(texts, 1)]
         width = max(self.target_width or 0, max((len(a) for a in ids), default=2))
-        return T.pad_rows(ids, self.pad_id, width, source)
+        return pad_rows(ids, self.pad_id, width, source)
 
     def encode_pairs(self, srcs, tgts, source="input"):
         return self.encode_sources(srcs, source), self.encode_targets(tgts, source)
@@ -119,17 +121,37 @@ class Codec:
     def parse(self, lines, source):
         """Lines in this codec's format -> (sources, targets) texts."""
         if self.format == "qa":
-            srcs, tgts = T.parse_qa(lines, source)
+            srcs, tgts = parse_qa(lines, source)
             if self.source_width is not None and (len(srcs[0]) != self.source_width or len(tgts[0]) != self.target_width):
-                raise T.DataError(f"{source}: questions and answers are {len(srcs[0])} and {len(tgts[0])} wide, "
+                raise DataError(f"{source}: questions and answers are {len(srcs[0])} and {len(tgts[0])} wide, "
                                   f"but the model was trained on {self.source_width} and {self.target_width}")
             return srcs, tgts
-        return T.parse_pairs(lines, source, self.columns)
+        return parse_pairs(lines, source, self.columns)
 
     def read(self, lines, source):
         """All lines of a file in the training format -> Pairs encoded with this codec."""
         srcs, tgts = self.parse(lines, source)
         return Pairs(*self.encode_pairs(srcs, tgts, source), srcs, tgts)
+
+    def input_warnings(self, texts):
+        """What ``texts`` (inputs to answer) hold that training never showed the model, as
+        warnings; a DataError for an empty input."""
+        for k, text in enumerate(texts, 1):
+            if not text.strip():
+                raise DataError(f"input {k} is empty; give the text to answer")
+        if self.format != "tsv":
+            return []
+        warnings = []
+        pieces = [self.tokens.split(t) for t in texts]
+        longest = max(len(p) for p in pieces)
+        if longest > self.source_width:
+            warnings.append(f"an input of {longest} tokens is longer than any the model was trained on "
+                            f"({self.source_width}); answers are cut at {self.sample_size} tokens")
+        unknown = sorted({self.tokens.shown(tok) for p in pieces for tok in p if tok not in self.vocab})
+        if unknown:
+            shown = ", ".join(map(repr, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+            warnings.append(f"{shown} not in the model's vocabulary, read as <unk>")
+        return warnings
 
     # ------------------------------------------------------------------------ ids -> text
     def decode(self, ids):
@@ -214,18 +236,18 @@ def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_s
         lines, source, fmt = TASKS[task](n, data_seed), f"task {task}", "qa"
     else:
         if lines is None:
-            lines, source = T.read_lines(path), str(path)
+            lines, source = read_lines(path), str(path)
         source = source or "data"
-        fmt = T.detect_format(lines)
+        fmt = detect_format(lines)
     if codec is not None and fmt != codec.format:
-        raise T.DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
+        raise DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
     if fmt == "qa" and (text_options.get("tokens", "char") != "char" or max_length or text_options.get("lower")):
-        raise T.DataError(f"{source} is in the book's question_answer format, which is read character by character; "
+        raise DataError(f"{source} is in the book's question_answer format, which is read character by character; "
                           "--tokens, --lower and --max-length are for tab-separated pairs")
     reader = codec or Codec(Vocab([]), fmt, columns=text_options.get("columns", (0, 1)))
     srcs, tgts = reader.parse(lines, source)
     if valid is None:
-        train_idx, valid_idx = T.split_order(len(srcs), seed, test_ratio)
+        train_idx, valid_idx = split_order(len(srcs), seed, test_ratio)
     else:
         train_idx, valid_idx = np.arange(len(srcs)), None
     fitted = codec is None
@@ -237,7 +259,7 @@ def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_s
     if max_length is not None:
         keep = [k for k, (a, b) in enumerate(zip(ls, lt)) if a <= max_length and b <= max_length]
         if not keep:
-            raise T.DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
+            raise DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
         dropped = len(train_idx) - len(keep)
         train_idx = train_idx[keep]
         ls, lt = [ls[k] for k in keep], [lt[k] for k in keep]
@@ -248,13 +270,30 @@ def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_s
     if fmt == "qa":  # fixed width: encode every line in file order (errors name the file's lines), then split
         everything = Pairs(*codec.encode_pairs(srcs, tgts, source), srcs, tgts)
         train = everything.take(train_idx)
-        valid = everything.take(valid_idx) if valid is None else codec.read(T.read_lines(valid), str(valid))
+        valid = everything.take(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
     else:
         def encode(idx):
             s, t = [srcs[i] for i in idx], [tgts[i] for i in idx]
             return Pairs(*codec.encode_pairs(s, t, source), s, t)
 
         train = encode(train_idx)
-        valid = encode(valid_idx) if valid is None else codec.read(T.read_lines(valid), str(valid))
-    test = codec.read(T.read_lines(test), str(test)) if test is not None else None
+        valid = encode(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
+    test = codec.read(read_lines(test), str(test)) if test is not None else None
     return Dataset(train, valid, test, codec, dropped, train_idx + 1)
+
+
+def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
+    """The book's format from lines -> (x_train, t_train), (x_test, t_test), vocab."""
+    d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio)
+    if d.codec.format != "qa":
+        raise DataError(f"{source}: tab-separated pairs, not the book's question_answer lines; use load_pairs")
+    return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec.vocab
+
+
+def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data", **text_options):
+    """``source<TAB>target`` lines -> (x_train, t_train), (x_test, t_test), codec. The codec
+    (vocabularies, tokens) is fitted on the training split; ``text_options`` as ``Codec.fit``'s."""
+    d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio, **text_options)
+    if d.codec.format != "tsv":
+        raise DataError(f"{source}, line 1: no tab between source and target in {lines[0]!r}")
+    return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec

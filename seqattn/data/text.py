@@ -92,16 +92,6 @@ def encode_fixed(texts, vocab, width, source="input", first_line=1):
     return out
 
 
-def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
-    """The book's format from lines -> (x_train, t_train), (x_test, t_test), vocab."""
-    from .codec import load_dataset
-
-    d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio)
-    if d.codec.format != "qa":
-        raise DataError(f"{source}: tab-separated pairs, not the book's question_answer lines; use load_pairs")
-    return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec.vocab
-
-
 # --------------------------------------------------------------------- tab-separated pairs
 def parse_pairs(lines, source="data", columns=(0, 1)):
     """Tab-separated lines -> (sources, targets) from the two ``columns`` (0-based; further
@@ -140,17 +130,6 @@ def pad_rows(rows, pad_id, width=None, source="input", what="tokens"):
             raise DataError(f"{source}, line {n + 1}: {len(a)} {what}, more than the model's {width}")
         out[n, : len(a)] = a
     return out
-
-
-def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data", **text_options):
-    """``source<TAB>target`` lines -> (x_train, t_train), (x_test, t_test), codec. The codec
-    (vocabularies, tokens) is fitted on the training split; ``text_options`` as ``Codec.fit``'s."""
-    from .codec import load_dataset
-
-    d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio, **text_options)
-    if d.codec.format != "tsv":
-        raise DataError(f"{source}, line 1: no tab between source and target in {lines[0]!r}")
-    return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec
 
 
 def detect_format(lines):
