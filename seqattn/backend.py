@@ -12,6 +12,7 @@ block of code, ``with use_backend("numpy"):``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 
 import numpy as np
@@ -26,8 +27,18 @@ class BackendError(RuntimeError):
 
 
 _cupy = None  # the cupy module once imported
+# The process's backend (set_backend) and why SEQATTN_BACKEND could not be used, until a backend
+# is set explicitly; inside ``use_backend`` blocks, the block's own (name, error), per context.
 _current = "numpy"
-_env_error = None  # why SEQATTN_BACKEND could not be used, until a backend is set explicitly
+_env_error = None
+_block = contextvars.ContextVar("seqattn_backend", default=None)
+
+
+def _state():
+    """(backend name, environment error) in force here: the innermost use_backend block's, else
+    the process's."""
+    block = _block.get()
+    return block if block is not None else (_current, _env_error)
 
 
 def _import_cupy():
@@ -77,33 +88,36 @@ def _resolve(name: str) -> str:
 def set_backend(name: str) -> str:
     """Make ``name`` ('numpy', 'cupy' or 'auto') the current backend; return the one chosen."""
     global _current, _env_error
-    _current = _resolve(name)
-    _env_error = None
-    return _current
+    chosen = _resolve(name)
+    if _block.get() is not None:  # inside a use_backend block: for the rest of the block
+        _block.set((chosen, None))
+        return chosen
+    _current, _env_error = chosen, None
+    return chosen
 
 
 def check_environment():
     """Raise the error that made ``SEQATTN_BACKEND`` unusable, if it was (until a backend is set)."""
-    if _env_error is not None:
-        raise type(_env_error)(f"SEQATTN_BACKEND: {_env_error}")
+    error = _state()[1]
+    if error is not None:
+        raise type(error)(f"SEQATTN_BACKEND: {error}")
 
 
 def get_backend() -> str:
     """The current backend's name: 'numpy' or 'cupy'."""
     check_environment()
-    return _current
+    return _state()[0]
 
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """Use another backend inside a ``with`` block, then restore the previous one."""
-    global _current, _env_error
-    previous = (_current, _env_error)
-    set_backend(name)
+    """Use another backend inside a ``with`` block (in this thread or task only), then the one
+    before it."""
+    token = _block.set((_resolve(name), None))
     try:
         yield get_xp()
     finally:
-        _current, _env_error = previous
+        _block.reset(token)
 
 
 def is_cupy_array(a) -> bool:
@@ -133,8 +147,7 @@ def get_xp(*arrays):
         return _import_cupy()
     if has_numpy:
         return np
-    check_environment()
-    return np if _current == "numpy" else _import_cupy()
+    return np if get_backend() == "numpy" else _import_cupy()
 
 
 def to_numpy(a):
@@ -161,7 +174,7 @@ def default_rng(seed=None, like=None):
 
 def synchronize():
     """Wait for the GPU to finish queued work (no-op on numpy). For timing only."""
-    if _current == "cupy" and _cupy is not None:
+    if _cupy is not None and _state()[0] == "cupy":
         _cupy.cuda.get_current_stream().synchronize()
 
 

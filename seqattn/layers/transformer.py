@@ -17,6 +17,7 @@ All heads and all steps are batched matrix products; the softmax and the layer n
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -91,6 +92,18 @@ class FeedForward(Layer):
         return (da @ W1.T).reshape(shape)
 
 
+@dataclass
+class _KVCache:
+    """The keys and values an attention keeps while decoding: K, V (N, h, capacity, d), of which
+    the first ``length`` steps are filled; ``grows`` for self-attention (each step adds its own),
+    not for cross-attention (the encoder's, made once)."""
+
+    K: object
+    V: object
+    length: int
+    grows: bool
+
+
 class MultiHeadAttention(Layer):
     """``MultiHeadAttention(Wq, bq, Wk, bk, Wv, bv, Wo, bo, num_heads, causal=False)``, W* (E, E).
 
@@ -118,7 +131,7 @@ class MultiHeadAttention(Layer):
         self.num_heads, self.causal = num_heads, causal
         self.attention_weights = None
         self._cache = None
-        self._kv = None  # (K, V, length) for incremental decoding
+        self._kv = None  # a _KVCache while decoding incrementally
 
     # --- the math, shared by training and incremental decoding -------------------------------
     def _heads(self, x, W, b):
@@ -196,25 +209,26 @@ class MultiHeadAttention(Layer):
         Wq, bq, Wk, bk, Wv, bv = self.params[:6]
         if kv_in is not None:
             K, V = self._heads(kv_in, Wk, bk), self._heads(kv_in, Wv, bv)
-            self._kv = [K, V, K.shape[2], False]
+            self._kv = _KVCache(K, V, K.shape[2], grows=False)
             return
         xp = self.xp()
         E = Wq.shape[0]
         shape = (N, self.num_heads, capacity, E // self.num_heads)
-        self._kv = [xp.empty(shape, dtype=Wq.dtype), xp.empty(shape, dtype=Wq.dtype), 0, True]
+        self._kv = _KVCache(xp.empty(shape, dtype=Wq.dtype), xp.empty(shape, dtype=Wq.dtype), 0, grows=True)
 
     def step(self, q_in, key_mask=None):
         """Attend from q_in (N, t, E), the next t steps (self-attention: their keys and values join
         the cache first). No backward state is kept. -> (N, t, E)."""
         Wq, bq, Wk, bk, Wv, bv, Wo, bo = self.params
-        K, V, n, grows = self._kv
+        cache = self._kv
+        K, V, n = cache.K, cache.V, cache.length
         N, t, E = q_in.shape
-        if grows:
+        if cache.grows:
             if n + t > K.shape[2]:
                 raise ValueError(f"MultiHeadAttention: the cache holds {K.shape[2]} steps; {n + t} were asked for")
             K[:, :, n : n + t] = self._heads(q_in, Wk, bk)
             V[:, :, n : n + t] = self._heads(q_in, Wv, bv)
-            n = self._kv[2] = n + t
+            n = cache.length = n + t
         C, A = self._attend(self._heads(q_in, Wq, bq), K[:, :, :n], V[:, :, :n], key_mask, self.causal)
         self.attention_weights = A
         out = C.reshape(N * t, E) @ Wo
@@ -222,7 +236,7 @@ class MultiHeadAttention(Layer):
         return out.reshape(N, t, E)
 
     def reorder_cache(self, idx):
-        self._kv[0], self._kv[1] = self._kv[0][idx], self._kv[1][idx]
+        self._kv.K, self._kv.V = self._kv.K[idx], self._kv.V[idx]
 
 
 def sinusoid_table(T, E, dtype="float32"):

@@ -21,11 +21,11 @@ from .stack import LSTMStack
 class Decoder(Composite):
     """The book's decoder: embedding, LSTM (started from the encoder's final state), affine."""
 
-    def __init__(self, init, V, D, H, num_layers=1, skip=False, dropout=0.0, lstm_input=None, affine_input=None):
+    def __init__(self, ini, V, D, H, num_layers=1, skip=False, dropout=0.0, lstm_input=None, affine_input=None):
         self.H = H
-        self.embed = TimeEmbedding(init.embedding(V, D))
-        self.stack = LSTMStack(init, lstm_input or D, H, num_layers=num_layers, skip=skip, dropout=dropout, stateful=True)
-        self.affine = TimeAffine(*init.affine(affine_input or H, V))
+        self.embed = TimeEmbedding(ini.embedding(V, D))
+        self.stack = LSTMStack(ini, lstm_input or D, H, num_layers=num_layers, skip=skip, dropout=dropout, stateful=True)
+        self.affine = TimeAffine(*ini.affine(affine_input or H, V))
         self.adopt(self._children())
         self.drops = self.stack.drops
 
@@ -51,8 +51,8 @@ class PeekyDecoder(Decoder):
     """The decoder sees the encoder's final state h (of the top layer) at every step: [h; embedding]
     is the LSTM's input and [h; LSTM output] the affine's."""
 
-    def __init__(self, init, V, D, H, **options):
-        super().__init__(init, V, D, H, lstm_input=H + D, affine_input=2 * H, **options)
+    def __init__(self, ini, V, D, H, **options):
+        super().__init__(ini, V, D, H, lstm_input=H + D, affine_input=2 * H, **options)
         self.peek = None
 
     def begin(self, enc, capacity=None):
@@ -88,13 +88,13 @@ class AttentionDecoder(Decoder):
     """Embedding, LSTM, attention over the encoder's states, and [context; LSTM output] into the
     affine (the book's placement)."""
 
-    def __init__(self, init, V, D, H, score="dot", attention_size=None, **options):
-        super().__init__(init, V, D, H, affine_input=2 * H, **options)
+    def __init__(self, ini, V, D, H, score="dot", attention_size=None, **options):
+        super().__init__(ini, V, D, H, affine_input=2 * H, **options)
         if score == "general":
-            self.attention = TimeAttention("general", W=init.normal(H, H, scale=1 / H**0.5))
+            self.attention = TimeAttention("general", W=ini.normal(H, H, scale=1 / H**0.5))
         elif score == "concat":
             A = attention_size or H
-            self.attention = TimeAttention("concat", W=init.normal(2 * H, A, scale=1 / (2 * H) ** 0.5), v=init.normal(A, scale=1 / A**0.5))
+            self.attention = TimeAttention("concat", W=ini.normal(2 * H, A, scale=1 / (2 * H) ** 0.5), v=ini.normal(A, scale=1 / A**0.5))
         else:
             self.attention = TimeAttention(score)
         self.adopt(self._children() + [("attention", self.attention)])

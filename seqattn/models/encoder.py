@@ -17,9 +17,9 @@ class EncoderOutput:
 
 
 class Encoder(Composite):
-    def __init__(self, init, V, D, H, **stack_options):
-        self.embed = TimeEmbedding(init.embedding(V, D))
-        self.stack = LSTMStack(init, D, H, **stack_options)
+    def __init__(self, ini, V, D, H, **stack_options):
+        self.embed = TimeEmbedding(ini.embedding(V, D))
+        self.stack = LSTMStack(ini, D, H, **stack_options)
         self.adopt([("embed", self.embed), ("", self.stack)])
         self.drops = self.stack.drops
 

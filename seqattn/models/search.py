@@ -5,8 +5,6 @@ Both run on the whole batch at once; the loop is over output steps only.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..ops import get_ops
 
 NEG = -1e9

@@ -17,7 +17,7 @@ class LSTMStack(Composite):
     ``lstm<k>`` (``lstm<k>.forward`` and ``lstm<k>.backward`` when bidirectional).
     """
 
-    def __init__(self, init, D, H, num_layers=1, bidirectional=False, skip=False, dropout=0.0, stateful=False):
+    def __init__(self, ini, D, H, num_layers=1, bidirectional=False, skip=False, dropout=0.0, stateful=False):
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         if not 0 <= dropout < 1:
@@ -29,9 +29,9 @@ class LSTMStack(Composite):
         for k in range(num_layers):
             d_in = D if k == 0 else H
             if bidirectional:
-                self.lstms.append(TimeBiLSTM(*init.lstm(d_in, H // 2), *init.lstm(d_in, H // 2)))
+                self.lstms.append(TimeBiLSTM(*ini.lstm(d_in, H // 2), *ini.lstm(d_in, H // 2)))
             else:
-                self.lstms.append(TimeLSTM(*init.lstm(d_in, H), stateful=stateful))
+                self.lstms.append(TimeLSTM(*ini.lstm(d_in, H), stateful=stateful))
             self.drops.append(TimeDropout(dropout) if dropout > 0 else None)
         self.adopt([(f"lstm{k}", layer) for k, layer in enumerate(self.lstms)])
 
@@ -74,8 +74,3 @@ class LSTMStack(Composite):
         """Keep rows ``idx`` of every state (beam search)."""
         for lstm in self.lstms:
             lstm.set_state(*(None if s is None else s[idx] for s in (lstm.h, lstm.c)))
-
-    def set_train(self, train):
-        for drop in self.drops:
-            if drop is not None:
-                drop.train = train

@@ -16,6 +16,7 @@ choice is made once per array module, here, and layers never ask which backend t
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 import numpy as np
 
@@ -23,8 +24,8 @@ from ..backend import get_xp
 from .reference import MASK_VALUE, Ops
 
 _OPS = {}  # array module -> its Ops, made on first use
-_forced = None  # "reference" inside use_reference()
-_trusted = 0  # > 0 inside trusted_ids()
+_forced = contextvars.ContextVar("seqattn_ops_body", default="fast")  # "reference" inside use_reference()
+_trusted = contextvars.ContextVar("seqattn_trusted_ids", default=False)  # True inside trusted_ids()
 
 
 def _make(xp):
@@ -47,7 +48,7 @@ def _ops(xp, body):
 def get_ops(*arrays) -> Ops:
     """The ops for the module of ``arrays`` (TypeError if numpy and cupy are mixed), or of the
     current backend when none is given."""
-    return _ops(get_xp(*arrays), _forced or "fast")
+    return _ops(get_xp(*arrays), _forced.get())
 
 
 def reference_ops(*arrays) -> Ops:
@@ -59,12 +60,11 @@ def reference_ops(*arrays) -> Ops:
 def use_reference():
     """Inside the block every layer runs the reference bodies (slower; the same results to
     rounding)."""
-    global _forced
-    previous, _forced = _forced, "reference"
+    token = _forced.set("reference")
     try:
         yield
     finally:
-        _forced = previous
+        _forced.reset(token)
 
 
 @contextlib.contextmanager
@@ -72,16 +72,15 @@ def trusted_ids():
     """Inside the block the embeddings trust their ids to be in range (they were checked where
     they entered), so that no body reads them back to check: on cupy that read would make every
     step wait for the GPU. Numpy checks anyway; it costs nothing there."""
-    global _trusted
-    _trusted += 1
+    token = _trusted.set(True)
     try:
         yield
     finally:
-        _trusted -= 1
+        _trusted.reset(token)
 
 
 def ids_trusted():
-    return _trusted > 0
+    return _trusted.get()
 
 
 class Workspace:

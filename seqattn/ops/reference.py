@@ -30,7 +30,6 @@ from __future__ import annotations
 MASK_VALUE = -1e9
 
 STATES = {"rnn": 1, "gru": 1, "lstm": 2}  # h, or h and c
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
 class Ops:
@@ -280,16 +279,16 @@ class Ops:
         X = xs.transpose(1, 0, 2)  # time-major (T, N, D)
         Ax = (X.reshape(T * N, D) @ Wx + b).reshape(T, N, -1)  # the input part of every step at once
         G = ws("G", Ax.shape, xp, Wx.dtype)  # each step's gates, for backward
-        S = [ws(f"S{k}", (T + 1, N, H), xp, Wx.dtype) for k in range(STATES[cell])]  # S[k][t + 1]: after step t
-        for s, init in zip(S, states):
-            s[0] = 0 if init is None else init
+        hist = [ws(f"S{k}", (T + 1, N, H), xp, Wx.dtype) for k in range(STATES[cell])]  # hist[k][t + 1]: state k after step t
+        for s, s0 in zip(hist, states):
+            s[0] = 0 if s0 is None else s0
         keep = None if mask is None else ~mask.T[:, :, None]  # (T, N, 1): True where padding carries over
         for t in range(T):
-            new, G[t] = cell_forward(Ax[t], Wh, *(s[t] for s in S))
-            for s, v in zip(S, new):
+            new, G[t] = cell_forward(Ax[t], Wh, *(s[t] for s in hist))
+            for s, v in zip(hist, new):
                 s[t + 1] = v if keep is None else xp.where(keep[t], s[t], v)
-        hs = xp.ascontiguousarray(S[0][1:].transpose(1, 0, 2))
-        return hs, [s[T].copy() for s in S], (X, G, S, keep)
+        hs = xp.ascontiguousarray(hist[0][1:].transpose(1, 0, 2))
+        return hs, [s[T].copy() for s in hist], (X, G, hist, keep)
 
     def recurrent_backward(self, cell, W, cache, dhs, dlast, grads, ws):
         """dhs (N, T, H) at the outputs, dlast the gradients at the final states (None for 0);
@@ -297,22 +296,22 @@ class Ops:
         states. A padded step passes the state gradients through and adds nothing."""
         xp = self.xp
         Wx, Wh, b = W
-        X, G, S, keep = cache
+        X, G, hist, keep = cache
         T, N, D = X.shape
         cell_backward = getattr(self, cell + "_cell_backward")
         dA = ws("dA", G.shape, xp, G.dtype)
-        d = [xp.zeros_like(s[0]) if dl is None else dl + 0 for s, dl in zip(S, dlast)]
+        d = [xp.zeros_like(s[0]) if dl is None else dl + 0 for s, dl in zip(hist, dlast)]
         dH = dhs.transpose(1, 0, 2)
         for t in range(T - 1, -1, -1):
             d[0] = d[0] + dH[t]
-            dA[t], d_prev = cell_backward(G[t], Wh, [s[t] for s in S], [s[t + 1] for s in S], d)
+            dA[t], d_prev = cell_backward(G[t], Wh, [s[t] for s in hist], [s[t + 1] for s in hist], d)
             if keep is not None:
                 dA[t] *= ~keep[t]
                 d_prev = [xp.where(keep[t], dk, dp) for dk, dp in zip(d, d_prev)]
             d = list(d_prev)
         dA2 = dA.reshape(T * N, -1)
         grads[0][...] = X.reshape(T * N, D).T @ dA2
-        grads[1][...] = self.recurrent_weight_grad(cell, S[0][:T].reshape(T * N, -1), G.reshape(T * N, -1), dA2)
+        grads[1][...] = self.recurrent_weight_grad(cell, hist[0][:T].reshape(T * N, -1), G.reshape(T * N, -1), dA2)
         grads[2][...] = dA2.sum(axis=0)
         dxs = (dA2 @ Wx.T).reshape(T, N, D)
         return xp.ascontiguousarray(dxs.transpose(1, 0, 2)), d
