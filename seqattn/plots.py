@@ -64,3 +64,27 @@ def plot_attention(weights, sources, outputs, path, titles=None):
             ax.set_title(titles[k], fontsize=9)
     _save(fig, path)
     plt.close(fig)
+
+
+def attention_figure(model, codec, texts, path):
+    """Draw what ``model`` attends to while it answers ``texts`` -> PNG at ``path``: one panel per
+    text, or for a model with several heads (the Transformer's (N, heads, S, Ts) weights) one
+    panel per head of the first text. The source is shown in reading order."""
+    from .backend import to_device, to_numpy
+    from .models import attention_weights_of
+
+    x = to_device(codec.encode_sources(texts), like=model.params[0])
+    ys = model.generate(x, codec.start_id, codec.sample_size, stop_id=codec.stop_id)
+    weights = to_numpy(attention_weights_of(model, x, ys, codec.start_id))
+    ys = to_numpy(ys)
+    outs = [codec.decode_chars(y) for y in ys]
+    srcs = [codec.source_chars(t) for t in texts]
+    titles = [f"{t.strip()} -> {a}" for t, a in zip(texts, codec.decode(ys))]
+    if weights.ndim == 4:
+        maps = [codec.reading_order(w[: len(outs[0])], texts[0]) for w in weights[0]]
+        plot_attention(maps, [srcs[0]] * len(maps), [outs[0]] * len(maps), path,
+                       titles=[f"head {h + 1} of the last layer: {titles[0]}" for h in range(len(maps))])
+        return
+    maps = [codec.reading_order(w[: len(o)], t) for w, o, t in zip(weights, outs, texts)]
+    plot_attention(maps, srcs, outs, path, titles=titles)
+

@@ -1,0 +1,219 @@
+"""Training options: the recipes, one record, and one resolution of what was given, what a resumed
+checkpoint holds and the defaults.
+
+A default comes from, lowest first: ``TRAINING`` (every run), the data's recipe (``RECIPES``: the
+book's hyperparameters for its tasks, and for data files), the model's own ``recipe`` (and
+``task_recipe`` on the generated tasks), and the model's own options' defaults. A resumed run
+keeps its checkpoint's options: one that is left out is taken from it, one that is given and
+differs is refused.
+
+Errors are ``OptionError``: one line that names the option as the caller calls it. In the
+library that is the parameter's name (``hidden must be at least 1, got 0``); the command passes
+its flags to ``OptionError.render`` once (``--hidden must be at least 1, got 0``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+
+from .models import MODELS
+
+# Every run's defaults.
+TRAINING = dict(model="attention", init="default", reverse=False, seed=0, optimizer="adam", schedule="cosine",
+                warmup=0, lr_floor=0.1, beta1=0.9, beta2=0.999, label_smoothing=0.0)
+
+# The book's hyperparameters (chapter 7 for addition, chapter 8 for dates), and those of a data
+# file (None). Rates decay along a cosine to a tenth by the last epoch. On addition the cosine
+# starts at twice the book's fixed rate of 0.001, so that its mean rate is about the book's (25
+# epochs of reversed peeky: 99.6% at the last epoch, against 99.1% from 0.001); --schedule
+# constant --lr 0.001 is the book's own recipe.
+RECIPES = {
+    "addition": dict(wordvec=16, hidden=128, batch_size=128, epochs=25, max_grad=5.0, lr=0.002),
+    "date": dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
+    None: dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
+}
+
+# How text is read (data files only), with the defaults Codec.fit applies when left out.
+DATA = ("tokens", "lower", "vocab_size", "subword_type", "min_count", "max_vocab")
+
+
+class OptionError(ValueError):
+    """An option that cannot be used: one line. ``<name>`` in the text stands for an option and
+    is rendered as the caller spells it (the parameter's name by default)."""
+
+    _NAME = re.compile(r"<([a-z_0-9]+)>")
+
+    def __init__(self, text):
+        self.text = text
+        super().__init__(self.render())
+
+    def render(self, names=None):
+        """The message with each ``<option>`` spelt as ``names`` says (a flag, say)."""
+        def spelt(m):
+            try:
+                return names[m.group(1)]
+            except (KeyError, TypeError):
+                return m.group(1)
+
+        return self._NAME.sub(spelt, self.text)
+
+
+@dataclass
+class Options:
+    """Every option of a training run, resolved. ``own``: the model's own options (its
+    ``options``, such as score or num_heads), by name."""
+
+    model: str
+    hidden: int
+    wordvec: int | None
+    init: str
+    reverse: bool
+    batch_size: int
+    seed: int
+    max_grad: float
+    optimizer: str
+    lr: float
+    beta1: float
+    beta2: float
+    schedule: str
+    warmup: int
+    lr_floor: float
+    label_smoothing: float
+    epochs: int
+    own: dict = field(default_factory=dict)
+
+    @property
+    def model_class(self):
+        return MODELS[self.model]
+
+    def sizes(self):
+        return {"hidden": self.hidden, "wordvec": self.wordvec}
+
+    def optimizer_options(self):
+        """The optimizer's hyperparameters besides the rate."""
+        return {"beta1": self.beta1, "beta2": self.beta2} if self.optimizer == "adam" else {}
+
+
+COMMON = tuple(f.name for f in fields(Options) if f.name not in ("epochs", "own"))
+
+
+def model_option_takers(key):
+    """The kinds of model that take their own option ``key``."""
+    return [kind for kind, cls in MODELS.items() if key in cls.options]
+
+
+def defaults(model, task=None):
+    """Every default of a run of ``model`` on ``task`` (None: a data file)."""
+    cls = MODELS[model]
+    d = {**TRAINING, **RECIPES[task], **cls.recipe, **(cls.task_recipe if task else {})}
+    d.update({k: d.get(k, v) for k, v in cls.options.items() if k not in cls.derived})
+    d["model"] = model
+    return d
+
+
+def checkpoint_options(meta):
+    """The options a checkpoint's meta records, by option name (absent ones left out)."""
+    config, trainer, optim, codec = (meta.get(k) or {} for k in ("config", "trainer", "optimizer", "codec"))
+    schedule = trainer.get("schedule") or {}
+    found = {"model": config.get("model"), "init": config.get("init"), "reverse": codec.get("reverse"),
+             "batch_size": trainer.get("batch_size"), "seed": trainer.get("seed"),
+             "max_grad": (trainer.get("max_grad") or 0.0) if trainer else None,
+             "optimizer": str(optim.get("name", "")).lower() or None, "lr": trainer.get("base_lr", optim.get("lr")),
+             "beta1": optim.get("beta1"), "beta2": optim.get("beta2"), "schedule": schedule.get("name"),
+             "warmup": schedule.get("warmup"), "lr_floor": schedule.get("floor"),
+             "label_smoothing": trainer.get("label_smoothing")}
+    cls = MODELS.get(config.get("model"))
+    if cls is not None:
+        found.update({k: config.get(arg) for k, arg in cls.sizes.items()})
+        found.update({k: config.get(k) for k in cls.options if k not in cls.derived})
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def resolve(given, task=None, resumed=None):
+    """``given``: option -> value, None where not given -> (Options, the options taken from the
+    resumed checkpoint's ``meta``). Refuses, as OptionError, an option the model does not take, a
+    resumed run's option that differs, and a value out of range."""
+    resumed = resumed or {}
+    theirs = checkpoint_options(resumed) if resumed else {}
+    model = given.get("model") or theirs.get("model") or TRAINING["model"]
+    if model not in MODELS:
+        raise OptionError(f"<model> {model!r} is not a model; choose one of {', '.join(MODELS)}")
+    cls = MODELS[model]
+    for key, value in given.items():
+        if value is not None and key not in COMMON and key not in ("epochs",) and key not in cls.options:
+            takers = " and ".join(model_option_takers(key))
+            raise OptionError(f"<{key}> is an option of <model> {takers}, not of <model> {model}")
+    for key in ("hidden", "wordvec"):
+        if given.get(key) is not None and key not in cls.sizes:
+            raise OptionError(f"<{key}> is not an option of <model> {model}: its embeddings are <hidden> wide")
+    d = defaults(model, task)
+    keys = [k for k in COMMON if k in cls.sizes or k not in ("hidden", "wordvec")]
+    keys += [k for k in cls.options if k not in cls.derived]
+    chosen, taken = {}, []
+    for key in keys:
+        value, recorded = given.get(key), theirs.get(key)
+        if value is not None and recorded is not None and value != recorded:
+            raise OptionError(f"<{key}> {value} differs from the checkpoint's {recorded}: a resumed run keeps its "
+                              f"options (leave <{key}> out), or start a new run with <force>")
+        if value is None and recorded is not None:
+            taken.append(key)
+        chosen[key] = value if value is not None else recorded if recorded is not None else d[key]
+    chosen["epochs"] = given.get("epochs") if given.get("epochs") is not None else d["epochs"]
+    _check(chosen, given)
+    return Options(**{k: chosen.get(k) for k in COMMON + ("epochs",)}, own={k: chosen[k] for k in cls.options if k in chosen}), taken
+
+
+def _check(o, given):
+    for k in ("epochs", "batch_size", "hidden", "wordvec", "num_layers", "num_heads", "ffn_size"):
+        if o.get(k) is not None and o[k] < 1:
+            raise OptionError(f"<{k}> must be at least 1, got {o[k]}")
+    checks = [
+        (o["lr"] >= 0, f"<lr> must be positive, got {o['lr']} (a negative rate climbs the loss)"),
+        (o["max_grad"] >= 0, f"<max_grad> must be 0 (no clipping) or positive, got {o['max_grad']}"),
+        (0 <= o.get("dropout", 0) < 1, f"<dropout> must be at least 0 and below 1, got {o.get('dropout')}"),
+        (0 <= o["label_smoothing"] < 1, f"<label_smoothing> must be at least 0 and below 1, got {o['label_smoothing']}"),
+        (0 <= o["lr_floor"] <= 1, f"<lr_floor> is a fraction of <lr>, from 0 to 1, got {o['lr_floor']}"),
+        (o["warmup"] >= 0, f"<warmup> must be 0 or more updates, got {o['warmup']}"),
+        (0 <= o["beta1"] < 1 and 0 <= o["beta2"] < 1, "<beta1> and <beta2> must be at least 0 and below 1"),
+        (o["optimizer"] == "adam" or (given.get("beta1") is None and given.get("beta2") is None), "<beta1> and <beta2> are Adam's"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise OptionError(message)
+
+
+def check_count(key, value, least=1, unit=""):
+    """A count option (``patience``, ``examples``, ...) of at least ``least``."""
+    if value is not None and value < least:
+        raise OptionError(f"<{key}> must be at least {least}{unit}, got {value}")
+
+
+def resolve_data(given, task=None, resumed=None, columns=None, max_length=None, files=()):
+    """How text is read: ``given`` (DATA option -> value or None), ``columns`` (0-based, or None),
+    ``max_length``; ``files`` the names of the valid/test options given -> the options for
+    ``load_dataset``. Checked before any file is read. A resumed run reads with the checkpoint's
+    codec, so only ``columns`` (if it agrees) and ``max_length`` apply."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if task and (given or columns is not None or max_length is not None or files):
+        raise OptionError("<valid>, <test>, <columns>, <tokens> and the vocabulary options are for <data> files; "
+                          "the built-in tasks are generated character by character")
+    if resumed and given:
+        raise OptionError(f"{', '.join(f'<{k}>' for k in given)}: a resumed run keeps the checkpoint's tokens and "
+                          "vocabularies; leave them out, or start a new run with <force>")
+    for key in ("vocab_size", "min_count", "max_vocab"):
+        check_count(key, given.get(key))
+    check_count("max_length", max_length)
+    kind = given.get("tokens", "char")
+    if kind == "char" and given.get("lower"):
+        raise OptionError("<lower> is for <tokens> word or subword; characters keep their case")
+    if kind != "subword" and ("vocab_size" in given or "subword_type" in given):
+        raise OptionError("<vocab_size> and <subword_type> are options of <tokens> subword")
+    options = dict(given)
+    if columns is not None:
+        theirs = tuple((resumed or {}).get("codec", {}).get("columns", (0, 1)))
+        if resumed and tuple(columns) != theirs:
+            raise OptionError(f"<columns> {columns[0] + 1},{columns[1] + 1} differs from the checkpoint's "
+                              f"{theirs[0] + 1},{theirs[1] + 1}")
+        options["columns"] = tuple(columns)
+    return options
