@@ -11,7 +11,7 @@ import numpy as np
 from . import checkpoint
 from .backend import get_xp, to_device, to_numpy
 from .checkpoint import CheckpointError
-from .layers import flat
+from .packed import flat
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import Schedule, clip_grads
@@ -21,8 +21,19 @@ class TrainingError(RuntimeError):
     """Training cannot go on (the loss became NaN or infinite)."""
 
 
+class BatchPlan(list):
+    """One epoch's batches: [(indices, source width, target width)], every example exactly once
+    (the widths are None for sequences of one length)."""
+
+    def share(self, rank, size):
+        """Rank ``rank``'s share of every batch, of ``size`` ranks: the batch's indices cut into
+        ``size`` near-equal parts (some empty when a batch has fewer examples than ranks). Every
+        rank thus runs the same number of steps, and the shares of a batch are the whole batch."""
+        return BatchPlan((np.array_split(b, size)[rank], sw, tw) for b, sw, tw in self)
+
+
 def batch_plan(x, t, batch_size, rng, pad_id=None, pool=50):
-    """One epoch's batches -> [(indices, source width, target width)], every example exactly once.
+    """One epoch's BatchPlan: [(indices, source width, target width)], every example exactly once.
 
     Without ``pad_id`` (sequences of one length): a shuffled order cut into batches. With it:
     length buckets, as OpenNMT and fairseq make them: the shuffled order is cut into pools of
@@ -32,14 +43,15 @@ def batch_plan(x, t, batch_size, rng, pad_id=None, pool=50):
     N = len(x)
     order = rng.permutation(N)
     if pad_id is None:
-        return [(order[i : i + batch_size], None, None) for i in range(0, N, batch_size)]
+        return BatchPlan((order[i : i + batch_size], None, None) for i in range(0, N, batch_size))
     ls, lt = (x != pad_id).sum(axis=1), (t != pad_id).sum(axis=1)
     batches = []
     for p in range(0, N, batch_size * pool):
         chunk = order[p : p + batch_size * pool]
         chunk = chunk[np.lexsort((ls[chunk], lt[chunk]))]
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [(b, max(1, int(ls[b].max())), max(2, int(lt[b].max()))) for b in (batches[k] for k in rng.permutation(len(batches)))]
+    return BatchPlan((b, max(1, int(ls[b].max())), max(2, int(lt[b].max())))
+                     for b in (batches[k] for k in rng.permutation(len(batches))))
 
 
 def _progress(total, desc, enabled):
@@ -54,7 +66,11 @@ def _progress(total, desc, enabled):
 
 class Trainer:
     """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, codec=None, schedule=None,
-    label_smoothing=0.0, keep_best=None, patience=None)``.
+    label_smoothing=0.0, keep_best=None, patience=None, grad_hook=None)``.
+
+    ``step(x, t)`` is one update on one batch: forward, backward, ``grad_hook(grads)`` (nothing by
+    default; data-parallel training sums the ranks' gradients there), clipping at ``max_grad``, the
+    schedule's rate and the optimizer's update. ``fit`` runs epochs of steps around it.
 
     ``fit(x, t, epochs, x_test, t_test, start_id, checkpoint=PATH, resume=PATH)`` trains, evaluates
     exact-match accuracy on the test split after each epoch (on whole batches; or the scores that
@@ -74,7 +90,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
                  eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
-                 label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy"):
+                 label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy", grad_hook=None):
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be at least 1 epoch, got {patience}")
         self.model, self.optimizer = model, optimizer
@@ -88,8 +104,13 @@ class Trainer:
         self.meta = meta or {}
         self.codec = codec
         self.report_every = report_every
+        self.grad_hook = grad_hook
         self.history = []
-        self.epoch = 0
+
+    @property
+    def epoch(self):
+        """Epochs finished (resumed ones included)."""
+        return len(self.history)
 
     # ---------------------------------------------------------------------------- checkpoints
     def save(self, path):
@@ -105,11 +126,37 @@ class Trainer:
         checkpoint.set_weights(self.model, arrays, meta, path)
         checkpoint.restore_optimizer(self.optimizer, self.model, arrays, meta, path)
         state = meta["trainer"]
-        self.epoch, self.history = state["epoch"], state["history"]
+        self.history = list(state["history"])
         self.base_lr = state.get("base_lr", self.optimizer.lr)
         return meta
 
     # ------------------------------------------------------------------------------- training
+    def step(self, x, t, weight=1.0):
+        """One update on the batch ``x`` (N, Ts), ``t`` (N, Tt) ids on the model's device -> its
+        loss (a 0-d array, left on the device). ``weight`` scales the loss's gradient (a rank's
+        share of a global batch). An empty batch (N = 0) adds a zero gradient to the hook, so
+        that every rank takes part in every step."""
+        model = self.model
+        if len(x):
+            loss = model.forward(x, t)
+            model.backward(weight)
+        else:
+            for g in flat(model.grads):
+                g[...] = 0
+            loss = get_xp(model.params[0]).zeros((), dtype=model.params[0].dtype)
+        if self.grad_hook is not None:
+            self.grad_hook(model.grads)
+        if self.max_grad is not None:
+            clip_grads(model.grads, self.max_grad)
+        self.optimizer.lr = self.base_lr * self.schedule(self.optimizer.iter + 1)
+        self.optimizer.update(model.params, model.grads)
+        return loss
+
+    def plan(self, x, t, epoch):
+        """Epoch ``epoch``'s BatchPlan over the host arrays ``x``, ``t``: the same for a seed and
+        an epoch wherever it is made."""
+        return batch_plan(x, t, self.batch_size, np.random.default_rng([self.seed, epoch]), self.model.pad_id)
+
     def fit(self, x, t, epochs, x_test=None, t_test=None, start_id=0, checkpoint=None, resume=None):
         model = self.model
         if resume is not None:
@@ -125,13 +172,13 @@ class Trainer:
         if self.schedule.total is None:
             self.schedule.total = epochs * n_batches
         xp = get_xp(xd)
-        pad = getattr(model, "pad_id", None)
+        pad = model.pad_id
         xh, th = to_numpy(x), to_numpy(t)  # batch plans are made on the host
         while self.epoch < epochs and not self._out_of_patience():
             epoch = self.epoch + 1
             model.set_train(True)
             model.seed_dropout(self.seed * 100003 + epoch)
-            plan = batch_plan(xh, th, self.batch_size, np.random.default_rng([self.seed, epoch]), pad)
+            plan = self.plan(xh, th, epoch)
             # target tokens scored per batch (known on the host, so counting them costs no read-back)
             tokens = np.cumsum([int((th[b, 1:tw] != pad).sum()) if pad is not None else len(b) * (th.shape[1] - 1)
                                 for b, _, tw in plan])
@@ -144,13 +191,7 @@ class Trainer:
                 for i, (b, sw, tw) in enumerate(plan):
                     idx = order[ends[i] - len(b) : ends[i]]
                     xb, tb = (xd[idx], td[idx]) if sw is None else (xd[idx, :sw], td[idx, :tw])
-                    loss = model.forward(xb, tb)
-                    model.backward()
-                    if self.max_grad is not None:
-                        clip_grads(model.grads, self.max_grad)
-                    self.optimizer.lr = self.base_lr * self.schedule(self.optimizer.iter + 1)
-                    self.optimizer.update(model.params, model.grads)
-                    total += loss  # stays on the device
+                    total += self.step(xb, tb)  # stays on the device
                     if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
                         mean = float(to_numpy(total)) / (i + 1)  # the one read-back, for the progress bar
                         self._check(mean, epoch, i + 1)
@@ -172,7 +213,6 @@ class Trainer:
             best = max((h.get(self.monitor, -1.0) for h in self.history), default=-1.0)
             record["lr"] = self.optimizer.lr
             self.history.append(record)
-            self.epoch = epoch
             if checkpoint is not None:
                 self.save(checkpoint)
             improved = record.get(self.monitor, -1.0) > best

@@ -32,4 +32,5 @@ def test_a_0_3_0_checkpoint_predicts_as_it_did(name, capsys):
     ys = model.generate(x, codec.start_id, codec.sample_size, stop_id=codec.stop_id)
     assert ys.tolist() == want["generated"]
     ts = np.concatenate([np.full((len(ys), 1), codec.start_id), ys], axis=1)
+    model.set_train(False)
     assert float(model.forward(x, ts)) == pytest.approx(want["loss"], rel=1e-6)
