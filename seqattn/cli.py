@@ -14,7 +14,8 @@ from .data.tokens import SUBWORD_TYPES, TOKENS
 from .layers import SCORES
 from .models import MODELS
 from .optim import OPTIMIZERS, SCHEDULES
-from .options import DATA, TRAINING, OptionError, check_count, model_option_takers, resolve, resolve_data
+from .errors import OptionError
+from .options import DATA, TRAINING, check_count, model_option_takers, resolve, resolve_data
 
 # How the models' own options are spelt on the command line: option -> (flag, choices, help).
 # Which model takes which option, and its default, is the models' ``options``.
@@ -39,7 +40,7 @@ class Flags(dict):
         return "--" + key.replace("_", "-")
 
 
-FLAGS = Flags({k: v[0] for k, v in MODEL_FLAGS.items()})
+FLAGS = Flags({k: v[0] for k, v in MODEL_FLAGS.items()}, hidden_size="--hidden", d_model="--hidden", wordvec_size="--wordvec")
 
 
 class UsageError(Exception):

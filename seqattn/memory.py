@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from .options import OptionError
+from .errors import OptionError
 
 # A batch's working memory, in floats per example per step of hidden width (recurrent caches,
 # workspaces and gradients of both LSTMs) and per score (scores, softmax and their gradients).

@@ -14,9 +14,9 @@ its flags to ``OptionError.render`` once (``--hidden must be at least 1, got 0``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields
 
+from .errors import OptionError, positive_int
 from .models import MODELS
 
 # Every run's defaults.
@@ -36,27 +36,6 @@ RECIPES = {
 
 # How text is read (data files only), with the defaults Codec.fit applies when left out.
 DATA = ("tokens", "lower", "vocab_size", "subword_type", "min_count", "max_vocab")
-
-
-class OptionError(ValueError):
-    """An option that cannot be used: one line. ``<name>`` in the text stands for an option and
-    is rendered as the caller spells it (the parameter's name by default)."""
-
-    _NAME = re.compile(r"<([a-z_0-9]+)>")
-
-    def __init__(self, text):
-        self.text = text
-        super().__init__(self.render())
-
-    def render(self, names=None):
-        """The message with each ``<option>`` spelt as ``names`` says (a flag, say)."""
-        def spelt(m):
-            try:
-                return names[m.group(1)]
-            except (KeyError, TypeError):
-                return m.group(1)
-
-        return self._NAME.sub(spelt, self.text)
 
 
 @dataclass
@@ -161,17 +140,17 @@ def resolve(given, task=None, resumed=None):
         chosen[key] = value if value is not None else recorded if recorded is not None else d[key]
     chosen["epochs"] = given.get("epochs") if given.get("epochs") is not None else d["epochs"]
     _check(chosen, given)
+    cls.check_options({**{arg: chosen[k] for k, arg in cls.sizes.items()}, **{k: chosen[k] for k in cls.options if k in chosen}})
     return Options(**{k: chosen.get(k) for k in COMMON + ("epochs",)}, own={k: chosen[k] for k in cls.options if k in chosen}), taken
 
 
 def _check(o, given):
-    for k in ("epochs", "batch_size", "hidden", "wordvec", "num_layers", "num_heads", "ffn_size"):
-        if o.get(k) is not None and o[k] < 1:
-            raise OptionError(f"<{k}> must be at least 1, got {o[k]}")
+    """The training options' ranges (each model checks its own options and sizes)."""
+    for k in ("epochs", "batch_size"):
+        positive_int(k, o[k])
     checks = [
         (o["lr"] >= 0, f"<lr> must be positive, got {o['lr']} (a negative rate climbs the loss)"),
         (o["max_grad"] >= 0, f"<max_grad> must be 0 (no clipping) or positive, got {o['max_grad']}"),
-        (0 <= o.get("dropout", 0) < 1, f"<dropout> must be at least 0 and below 1, got {o.get('dropout')}"),
         (0 <= o["label_smoothing"] < 1, f"<label_smoothing> must be at least 0 and below 1, got {o['label_smoothing']}"),
         (0 <= o["lr_floor"] <= 1, f"<lr_floor> is a fraction of <lr>, from 0 to 1, got {o['lr_floor']}"),
         (o["warmup"] >= 0, f"<warmup> must be 0 or more updates, got {o['warmup']}"),

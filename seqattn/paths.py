@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .options import OptionError
+from .errors import OptionError
 
 
 def png(path):

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..backend import get_xp
+from ..errors import positive_int
 from ..layers import Composite, TimeSoftmaxWithLoss, frozen_weights
 from ..layers.base import check_int, check_mask
 from ..ops import trusted_ids
@@ -36,12 +37,21 @@ class Seq2seqBase(Composite):
     def __init__(self, vocab_size, wordvec_size=16, hidden_size=128, *, target_vocab_size=None, pad_id=None, seed=None,
                  init="default", dtype="float32", **options):
         options = self._options(options)
+        self.check_options(dict(wordvec_size=wordvec_size, hidden_size=hidden_size, **options))
         ini = self._configure(dict(vocab_size=vocab_size, wordvec_size=wordvec_size, hidden_size=hidden_size),
                               pad_id, seed, init, dtype, options, target_vocab_size)
         V, D, H = vocab_size, wordvec_size, hidden_size
         encoder_options, decoder_options = self.part_options(**options)
         self._setup(Encoder(ini, V, D, H, **encoder_options),
                     self.decoder_class(ini, self.config["target_vocab_size"], D, H, **decoder_options))
+
+    @classmethod
+    def check_options(cls, args):
+        """``args``: the constructor's sizes and the model's own options, by name. Raises an
+        OptionError naming the first one out of range; the command calls it before any work."""
+        for arg in cls.sizes.values():
+            if arg in args:
+                positive_int(arg, args[arg])
 
     def _options(self, given):
         """The model's own options: the given ones over the defaults; a misspelt one is refused."""

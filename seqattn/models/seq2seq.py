@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import OptionError, choice, fraction, positive_int
 from ..layers import SCORES
 from .base import Seq2seqBase
 from .decoders import AttentionDecoder, Decoder, PeekyDecoder
@@ -53,9 +54,17 @@ class AttentionSeq2seq(Seq2seqBase):
         super().__init__(vocab_size, wordvec_size, hidden_size, score=score, bidirectional=bidirectional,
                          num_layers=num_layers, skip=skip, dropout=dropout, **kw)
 
+    @classmethod
+    def check_options(cls, args):
+        super().check_options(args)
+        choice("score", args["score"], SCORES)
+        positive_int("num_layers", args["num_layers"])
+        fraction("dropout", args["dropout"])
+        if args["bidirectional"] and args["hidden_size"] % 2:
+            raise OptionError("a bidirectional encoder splits <hidden_size> between directions: it must be even, "
+                              f"got {args['hidden_size']}")
+
     def part_options(self, score, bidirectional, num_layers, skip, dropout):
-        if score not in SCORES:
-            raise ValueError(f"AttentionSeq2seq: unknown score {score!r}; choose one of {', '.join(SCORES)}")
         stack = dict(num_layers=num_layers, skip=skip, dropout=dropout)
         return dict(stack, bidirectional=bidirectional), dict(stack, score=score)
 

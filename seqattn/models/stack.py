@@ -18,12 +18,7 @@ class LSTMStack(Composite):
     """
 
     def __init__(self, ini, D, H, num_layers=1, bidirectional=False, skip=False, dropout=0.0, stateful=False):
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be at least 0 and below 1, got {dropout}")
-        if bidirectional and H % 2:
-            raise ValueError(f"a bidirectional encoder splits hidden_size between directions: it must be even, got {H}")
+        # the models check their options (Seq2seqBase.check_options) before they build a stack
         self.H, self.skip, self.bidirectional = H, skip, bidirectional
         self.lstms, self.drops = [], []
         for k in range(num_layers):

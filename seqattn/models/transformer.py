@@ -18,13 +18,13 @@ greedy and beam search decode it. In generation every attention keeps its keys a
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..backend import get_xp
 from ..layers import (
     Composite, FeedForward, LayerNorm, MultiHeadAttention, PositionalEncoding, TimeAffine, TimeDropout, TimeEmbedding,
     sinusoid_table,
 )
+from ..errors import OptionError, choice, fraction, positive_int
 from .base import Seq2seqBase
 from .registry import register
 from .encoder import EncoderOutput
@@ -255,21 +255,22 @@ class TransformerSeq2seq(Seq2seqBase):
                  target_vocab_size=None, pad_id=None, seed=None, init="default", dtype="float32", **options):
         o = self._options(dict(options, d_model=d_model, num_heads=num_heads, num_layers=num_layers, ffn_size=ffn_size,
                                dropout=dropout))
-        name = type(self).__name__
-        for key in ("d_model", "num_heads", "num_layers", "ffn_size", "max_len"):
-            if not isinstance(o[key], (int, np.integer)) or o[key] < 1:
-                raise ValueError(f"{name}: {key} must be a positive integer, got {o[key]!r}")
-        if o["d_model"] % o["num_heads"]:
-            raise ValueError(f"{name}: d_model {o['d_model']} must split evenly into {o['num_heads']} heads")
-        if not 0 <= o["dropout"] < 1:
-            raise ValueError(f"{name}: dropout must be at least 0 and below 1, got {o['dropout']}")
-        for key, allowed in (("activation", ("relu", "gelu")), ("norm", ("pre", "post")), ("positions", ("sinusoid", "learned"))):
-            if o[key] not in allowed:
-                raise ValueError(f"{name}: {key} must be one of {', '.join(allowed)}, got {o[key]!r}")
+        self.check_options(o)
         ini = self._configure({"vocab_size": vocab_size}, pad_id, seed, init, dtype, o, target_vocab_size)
         args = (o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
                 o["norm"] == "pre", o["positions"], o["max_len"])
         self._setup(TransformerEncoder(ini, vocab_size, *args), TransformerDecoder(ini, self.config["target_vocab_size"], *args))
+
+    @classmethod
+    def check_options(cls, args):
+        for key in ("d_model", "num_heads", "num_layers", "ffn_size", "max_len"):
+            if key in args:
+                positive_int(key, args[key])
+        if args["d_model"] % args["num_heads"]:
+            raise OptionError(f"<d_model> {args['d_model']} must split evenly into {args['num_heads']} heads")
+        fraction("dropout", args["dropout"])
+        for key, allowed in (("activation", ("relu", "gelu")), ("norm", ("pre", "post")), ("positions", ("sinusoid", "learned"))):
+            choice(key, args[key], allowed)
 
     @classmethod
     def _derived_options(cls, codec, longest):

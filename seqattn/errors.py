@@ -1,0 +1,47 @@
+"""The error for an option that cannot be used, and the checks that raise it. Whoever defines an
+option checks it here, once (the models their own options, ``seqattn.options`` the training
+options); the message names the option as its caller spells it."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+
+class OptionError(ValueError):
+    """An option that cannot be used: one line. ``<name>`` in the text stands for an option and
+    is rendered as the caller spells it: the parameter's name by default, a flag in the command
+    (``render(flags)``)."""
+
+    _NAME = re.compile(r"<([a-z_0-9]+)>")
+
+    def __init__(self, text):
+        self.text = text
+        super().__init__(self.render())
+
+    def render(self, names=None):
+        """The message with each ``<option>`` spelt as ``names[option]`` says."""
+        def spelt(m):
+            try:
+                return names[m.group(1)]
+            except (KeyError, TypeError):
+                return m.group(1)
+
+        return self._NAME.sub(spelt, self.text)
+
+
+def positive_int(key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise OptionError(f"<{key}> must be at least 1, got {value!r}")
+
+
+def fraction(key, value):
+    """At least 0 and below 1 (a dropout rate, label smoothing)."""
+    if not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
+        raise OptionError(f"<{key}> must be at least 0 and below 1, got {value}")
+
+
+def choice(key, value, allowed):
+    if value not in allowed:
+        raise OptionError(f"unknown <{key}> {value!r}; choose one of {', '.join(map(str, allowed))}")
