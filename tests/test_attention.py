@@ -1,4 +1,5 @@
-"""Attention layers: gradients, the book's equivalence, and masking."""
+"""TimeAttention: gradients of every score, and masking (the dot score against the book's
+attention is in test_book.py)."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 from conftest import assert_grads, randn
 from seqattn.backend import to_numpy
 from seqattn.ops import get_ops
-from seqattn.layers import Attention, AttentionWeight, TimeAttention, WeightSum
+from seqattn.layers import TimeAttention
 
 small = st.integers(1, 3)
 
@@ -19,27 +20,6 @@ def make_attention(xp, rng, score, H, A=3):
     if score == "general":
         return TimeAttention("general", W=randn(xp, rng, H, H))
     return TimeAttention("concat", W=randn(xp, rng, 2 * H, A), v=randn(xp, rng, A))
-
-
-@given(N=small, T=st.integers(1, 4), H=small)
-def test_weight_sum_and_attention_weight(xp, N, T, H):
-    rng = np.random.default_rng(N + 7 * T + 31 * H)
-    hs, a, h = randn(xp, rng, N, T, H), randn(xp, rng, N, T), randn(xp, rng, N, H)
-    ws = WeightSum()
-    R = randn(xp, rng, N, H)
-    ws.forward(hs, a)
-    dhs, da = ws.backward(R)
-    assert_grads(lambda: (ws.forward(hs, a) * R).sum(), [("hs", hs, dhs), ("a", a, da)])
-    aw = AttentionWeight()
-    R2 = randn(xp, rng, N, T)
-    aw.forward(hs, h)
-    dhs, dh = aw.backward(R2)
-    assert_grads(lambda: (aw.forward(hs, h) * R2).sum(), [("hs", hs, dhs), ("h", h, dh)])
-    at = Attention()
-    at.forward(hs, h)
-    dhs, dh = at.backward(R)
-    assert_grads(lambda: (at.forward(hs, h) * R).sum(), [("hs", hs, dhs), ("h", h, dh)])
-    np.testing.assert_allclose(to_numpy(at.attention_weight).sum(axis=1), 1.0)
 
 
 @pytest.mark.parametrize("score", ["dot", "general", "concat"])
@@ -63,38 +43,6 @@ def test_time_attention_gradients(xp, body, score, N, Te, Td, H, masked):
     np.testing.assert_allclose(a.sum(axis=-1), 1.0)
     if masked:
         assert np.all(a[~np.broadcast_to(to_numpy(mask)[:, None, :], a.shape)] == 0)
-
-
-def test_time_attention_equals_loop_of_attention(xp):
-    rng = np.random.default_rng(2)
-    N, Te, Td, H = 4, 6, 5, 3
-    K, Q, R = randn(xp, rng, N, Te, H), randn(xp, rng, N, Td, H), randn(xp, rng, N, Td, H)
-    layer = TimeAttention()
-    c = layer.forward(K, Q)
-    dK, dQ = layer.backward(R)
-    dK_loop = 0
-    for t in range(Td):
-        at = Attention()
-        np.testing.assert_allclose(to_numpy(at.forward(K, Q[:, t])), to_numpy(c[:, t]), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(to_numpy(at.attention_weight), to_numpy(layer.attention_weights[:, t]), rtol=1e-12, atol=1e-12)
-        dk, dq = at.backward(R[:, t])
-        dK_loop = dK_loop + dk
-        np.testing.assert_allclose(to_numpy(dq), to_numpy(dQ[:, t]), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(to_numpy(dK_loop), to_numpy(dK), rtol=1e-10, atol=1e-12)
-
-
-def test_dot_score_matches_book_float32():
-    from seqattn.layers import book as book_style
-
-    rng = np.random.default_rng(0)
-    K = rng.standard_normal((8, 7, 5)).astype("f4")
-    Q = rng.standard_normal((8, 4, 5)).astype("f4")
-    R = rng.standard_normal((8, 4, 5)).astype("f4")
-    ours, book = TimeAttention(), book_style.TimeAttention()
-    np.testing.assert_allclose(ours.forward(K, Q), book.forward(K, Q), rtol=1e-5, atol=1e-6)
-    for a, b in zip(ours.backward(R), book.backward(R)):
-        assert a.dtype == np.float32
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("score", ["dot", "general", "concat"])

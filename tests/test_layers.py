@@ -1,4 +1,5 @@
-"""Float64 numerical gradient checks of every layer, with hypothesis choosing the shapes."""
+"""Float64 numerical gradient checks of every layer, with hypothesis choosing the shapes (the book's
+layers, and the library's held against them, are in test_book.py)."""
 
 import numpy as np
 import pytest
@@ -9,8 +10,8 @@ from conftest import assert_grads, randn
 from seqattn.backend import to_numpy
 from seqattn.ops import get_ops
 from seqattn.layers import (
-    GRU, LSTM, RNN, Affine, Embedding, Softmax, SoftmaxWithLoss, TimeAffine, TimeBiLSTM, TimeDropout,
-    TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN, TimeSoftmaxWithLoss,
+    Affine, Embedding, Softmax, SoftmaxWithLoss, TimeAffine, TimeBiLSTM, TimeDropout, TimeEmbedding, TimeGRU,
+    TimeLSTM, TimeRNN, TimeSoftmaxWithLoss,
 )
 
 small = st.integers(1, 3)
@@ -167,30 +168,6 @@ def test_time_recurrent_gradients(xp, body, kind, N, T, D, H, masked):
     assert_grads(lambda: (run() * R).sum(), pairs)
 
 
-@pytest.mark.parametrize("kind", RECURRENT)
-def test_step_layers_match_time_layers(xp, kind):
-    rng = np.random.default_rng(5)
-    step_cls = {"lstm": LSTM, "rnn": RNN, "gru": GRU}[kind]
-    N, D, H = 3, 2, 4
-    tl = make_recurrent(xp, rng, kind, D, H, stateful=True)
-    step = step_cls(*tl.params)
-    x = randn(xp, rng, N, D)
-    states = [randn(xp, rng, N, H) for _ in range(RECURRENT[kind][2])]
-    out = step.forward(x, *states)
-    out = out if isinstance(out, tuple) else (out,)
-    dout = [randn(xp, rng, N, H) for _ in out]
-
-    def loss():
-        o = step.forward(x, *states)
-        o = o if isinstance(o, tuple) else (o,)
-        return sum((a * r).sum() for a, r in zip(o, dout))
-
-    dx, *dstates = step.backward(*dout)
-    pairs = [("x", x, dx), ("Wx", tl.params[0], step.grads[0]), ("Wh", tl.params[1], step.grads[1])]
-    pairs += [(f"state{k}", s, d) for k, (s, d) in enumerate(zip(states, dstates))]
-    assert_grads(loss, pairs)
-
-
 def _as_np(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
@@ -224,28 +201,6 @@ def test_padded_batch_equals_each_sequence_alone(xp, body, kind, side):
         np.testing.assert_allclose(g, t, rtol=1e-9, atol=1e-12)
     if side == "right":  # the last output is each sequence's last real state
         np.testing.assert_allclose(hs[:, -1], hs[np.arange(N), np.asarray(lengths) - 1])
-
-
-def test_time_lstm_matches_book_float32():
-    from seqattn.layers import book as book_style
-
-    rng = np.random.default_rng(0)
-    N, T, D, H = 5, 7, 4, 6
-    Wx, Wh, b = (rng.standard_normal(s).astype("f4") for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
-    xs = rng.standard_normal((N, T, D)).astype("f4")
-    h0 = rng.standard_normal((N, H)).astype("f4")
-    ours, book = TimeLSTM(Wx, Wh, b, stateful=True), book_style.TimeLSTM(Wx, Wh, b, stateful=True)
-    ours.set_state(h0)
-    book.set_state(h0)
-    hs = ours.forward(xs)
-    assert hs.dtype == np.float32
-    np.testing.assert_allclose(hs, book.forward(xs), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ours.c, book.c, rtol=1e-5, atol=1e-6)
-    dhs = rng.standard_normal(hs.shape).astype("f4")
-    np.testing.assert_allclose(ours.backward(dhs), book.backward(dhs), rtol=1e-4, atol=1e-5)
-    for g1, g2 in zip(ours.grads, book.grads):
-        np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(ours.dh, book.dh, rtol=1e-4, atol=1e-5)
 
 
 def test_stateful_carries_state_and_reset():

@@ -1,24 +1,50 @@
-"""The book's step-by-step layers: one object per time step, attention one decoder step at a time.
+"""The book's step-by-step layers, with the book's own math: the tests' oracle.
 
-These are the layers of "Deep Learning from Scratch 2" as a reader meets them in chapters 6-8
-(``LSTM``, ``TimeLSTM``, ``WeightSum``, ``AttentionWeight``, ``Attention``, ``TimeAttention``),
-plus one-step ``RNN`` and ``GRU`` of the same shape. The cells' math is the reference body in
-``seqattn/ops/reference.py`` (the book's gate order f, g, i, o and names). They run on numpy or
-cupy. The library's time layers (``layers.TimeLSTM``, ``layers.TimeAttention``) do the same work
-with no object per step; the tests hold them against these, and ``python -m benchmarks`` times
-them against these.
+These are the layers of "Deep Learning from Scratch 2" as a reader meets them in chapters 5-8:
+``RNN``, ``LSTM`` and ``GRU`` for one time step, ``TimeRNN``, ``TimeLSTM`` and ``TimeGRU`` with
+one of those objects per step, ``Softmax``, and the attention of chapter 8 (``WeightSum``,
+``AttentionWeight``, ``Attention``, ``TimeAttention``, one ``Attention`` per decoder step). Their
+forward and backward are written out here as the book writes them, with its names and gate
+blocks (the LSTM's f, g, i, o; the GRU's z, r, h~), and nothing is imported from
+``seqattn.ops``: the library's fast layers (``layers.TimeLSTM``, ``layers.TimeAttention``) and
+both bodies of the ops they call (the reference and the fast ones) are tested against this code,
+so this code shares no math with them. It runs on numpy or cupy (``xp`` is the module of the
+arrays given).
+
+Notation: N batch, T time steps, D input size, H hidden size.
+
+    RNN   Wx (D, H), Wh (H, H), b (H,)
+        h_next = tanh(h_prev Wh + x Wx + b)
+    LSTM  Wx (D, 4H), Wh (H, 4H), b (4H,); A = x Wx + h_prev Wh + b split into f, g, i, o
+        f, i, o = sigmoid(A_f), sigmoid(A_i), sigmoid(A_o); g = tanh(A_g)
+        c_next = f * c_prev + g * i;  h_next = o * tanh(c_next)
+    GRU   Wx (D, 3H), Wh (H, 3H), b (3H,), blocks z, r, h~
+        z = sigmoid(x Wx_z + h_prev Wh_z + b_z);  r = sigmoid(x Wx_r + h_prev Wh_r + b_r)
+        h~ = tanh(x Wx_h + (r * h_prev) Wh_h + b_h);  h_next = (1 - z) * h_prev + z * h~
+    Attention for one decoder state h (N, H) over the encoder's hs (N, T, H)
+        s = sum_H hs * h  (N, T);  a = softmax(s);  c = sum_T hs * a  (N, H)
+
+Masks are not the book's; they are the library's convention, added outside the book's cells so
+that the cells stay as printed: ``mask`` (N, T) bool, False at padding. A padded step of a
+``Time*`` recurrent layer keeps the old state (its cell still runs, and its new state is thrown
+away), and in backward that step's cell gets zero gradients while the state gradients pass by it.
+In attention a padded source position gets weight exactly 0 (a row with no real position gets
+all 0).
 """
 
 from __future__ import annotations
 
 from ..backend import get_xp
-from ..ops import reference_ops
 
 
-class _Step:
-    """One step of a recurrent cell with its weights, as the book's layers keep them."""
+def sigmoid(x):
+    """The book's sigmoid, 1 / (1 + exp(-x)) (the tests' inputs never make exp(-x) overflow)."""
+    return 1 / (1 + get_xp(x).exp(-x))
 
-    cell = None
+
+class RNN:
+    """The book's RNN (chapter 5): forward(x (N,D), h_prev (N,H)) -> h_next (N,H);
+    backward(dh_next) -> (dx, dh_prev). ``grads`` [dWx, dWh, db] are written in place."""
 
     def __init__(self, Wx, Wh, b):
         xp = get_xp(Wx, Wh, b)
@@ -26,81 +52,278 @@ class _Step:
         self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
         self.cache = None
 
-    def _forward(self, x, *prev):
-        Wx, Wh, b = self.params
-        ops = reference_ops(x, Wx)
-        new, G = getattr(ops, self.cell + "_cell")(x @ Wx + b, Wh, *prev)
-        self.cache = (x, prev, new, G)
-        return new
-
-    def _backward(self, *d):
-        Wx, Wh, b = self.params
-        x, prev, new, G = self.cache
-        ops = reference_ops(x, Wx)
-        dA, d_prev = getattr(ops, self.cell + "_cell_backward")(G, Wh, prev, new, d)
-        self.grads[0][...] = x.T @ dA
-        self.grads[1][...] = ops.recurrent_weight_grad(self.cell, prev[0], G, dA)
-        self.grads[2][...] = dA.sum(axis=0)
-        return (dA @ Wx.T, *d_prev)
-
-
-class LSTM(_Step):
-    """The book's LSTM: forward(x (N,D), h_prev (N,H), c_prev (N,H)) -> (h_next, c_next);
-    backward(dh_next, dc_next) -> (dx, dh_prev, dc_prev)."""
-
-    cell = "lstm"
-
-    def forward(self, x, h_prev, c_prev):
-        return self._forward(x, h_prev, c_prev)
-
-    def backward(self, dh_next, dc_next):
-        return self._backward(dh_next, dc_next)
-
-
-class RNN(_Step):
-    """The book's RNN: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev)."""
-
-    cell = "rnn"
-
     def forward(self, x, h_prev):
-        return self._forward(x, h_prev)[0]
+        Wx, Wh, b = self.params
+        xp = get_xp(x, h_prev, Wx)
+        t = xp.dot(h_prev, Wh) + xp.dot(x, Wx) + b
+        h_next = xp.tanh(t)
+
+        self.cache = (x, h_prev, h_next)
+        return h_next
 
     def backward(self, dh_next):
-        return self._backward(dh_next)
+        Wx, Wh, b = self.params
+        x, h_prev, h_next = self.cache
+        xp = get_xp(dh_next, Wx)
+
+        dt = dh_next * (1 - h_next**2)
+        db = dt.sum(axis=0)
+        dWh = xp.dot(h_prev.T, dt)
+        dh_prev = xp.dot(dt, Wh.T)
+        dWx = xp.dot(x.T, dt)
+        dx = xp.dot(dt, Wx.T)
+
+        self.grads[0][...] = dWx
+        self.grads[1][...] = dWh
+        self.grads[2][...] = db
+        return dx, dh_prev
 
 
-class GRU(RNN):
-    """One GRU step, shaped as ``RNN``: Wx (D, 3H), Wh (H, 3H), b (3H,), gate blocks z, r, h~."""
+class LSTM:
+    """The book's LSTM (chapter 6): forward(x (N,D), h_prev (N,H), c_prev (N,H)) -> (h_next, c_next);
+    backward(dh_next, dc_next) -> (dx, dh_prev, dc_prev). ``grads`` [dWx, dWh, db] in place."""
 
-    cell = "gru"
+    def __init__(self, Wx, Wh, b):
+        xp = get_xp(Wx, Wh, b)
+        self.params = [Wx, Wh, b]
+        self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
+        self.cache = None
+
+    def forward(self, x, h_prev, c_prev):
+        Wx, Wh, b = self.params
+        xp = get_xp(x, h_prev, c_prev, Wx)
+        N, H = h_prev.shape
+
+        A = xp.dot(x, Wx) + xp.dot(h_prev, Wh) + b
+
+        f = A[:, :H]
+        g = A[:, H : 2 * H]
+        i = A[:, 2 * H : 3 * H]
+        o = A[:, 3 * H :]
+
+        f = sigmoid(f)
+        g = xp.tanh(g)
+        i = sigmoid(i)
+        o = sigmoid(o)
+
+        c_next = f * c_prev + g * i
+        h_next = o * xp.tanh(c_next)
+
+        self.cache = (x, h_prev, c_prev, i, f, g, o, c_next)
+        return h_next, c_next
+
+    def backward(self, dh_next, dc_next):
+        Wx, Wh, b = self.params
+        x, h_prev, c_prev, i, f, g, o, c_next = self.cache
+        xp = get_xp(dh_next, Wx)
+
+        tanh_c_next = xp.tanh(c_next)
+
+        ds = dc_next + (dh_next * o) * (1 - tanh_c_next**2)
+
+        dc_prev = ds * f
+
+        di = ds * g
+        df = ds * c_prev
+        do = dh_next * tanh_c_next
+        dg = ds * i
+
+        di *= i * (1 - i)
+        df *= f * (1 - f)
+        do *= o * (1 - o)
+        dg *= 1 - g**2
+
+        dA = xp.hstack((df, dg, di, do))
+
+        dWh = xp.dot(h_prev.T, dA)
+        dWx = xp.dot(x.T, dA)
+        db = dA.sum(axis=0)
+
+        self.grads[0][...] = dWx
+        self.grads[1][...] = dWh
+        self.grads[2][...] = db
+
+        dx = xp.dot(dA, Wx.T)
+        dh_prev = xp.dot(dA, Wh.T)
+        return dx, dh_prev, dc_prev
 
 
-class TimeLSTM:
-    """The book's TimeLSTM: one ``LSTM`` object per time step. forward(xs (N,T,D)) -> hs (N,T,H)."""
+class GRU:
+    """The book's GRU: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev).
+    Wx (D, 3H), Wh (H, 3H), b (3H,) hold the blocks z, r, h~ side by side."""
+
+    def __init__(self, Wx, Wh, b):
+        xp = get_xp(Wx, Wh, b)
+        self.params = [Wx, Wh, b]
+        self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
+        self.cache = None
+
+    def forward(self, x, h_prev):
+        Wx, Wh, b = self.params
+        xp = get_xp(x, h_prev, Wx)
+        H = Wh.shape[0]
+        Wxz, Wxr, Wxh = Wx[:, :H], Wx[:, H : 2 * H], Wx[:, 2 * H :]
+        Whz, Whr, Whh = Wh[:, :H], Wh[:, H : 2 * H], Wh[:, 2 * H :]
+        bz, br, bh = b[:H], b[H : 2 * H], b[2 * H :]
+
+        z = sigmoid(xp.dot(x, Wxz) + xp.dot(h_prev, Whz) + bz)
+        r = sigmoid(xp.dot(x, Wxr) + xp.dot(h_prev, Whr) + br)
+        h_hat = xp.tanh(xp.dot(x, Wxh) + xp.dot(r * h_prev, Whh) + bh)
+        h_next = (1 - z) * h_prev + z * h_hat
+
+        self.cache = (x, h_prev, z, r, h_hat)
+        return h_next
+
+    def backward(self, dh_next):
+        Wx, Wh, b = self.params
+        xp = get_xp(dh_next, Wx)
+        H = Wh.shape[0]
+        Wxz, Wxr, Wxh = Wx[:, :H], Wx[:, H : 2 * H], Wx[:, 2 * H :]
+        Whz, Whr, Whh = Wh[:, :H], Wh[:, H : 2 * H], Wh[:, 2 * H :]
+        x, h_prev, z, r, h_hat = self.cache
+
+        dh_hat = dh_next * z
+        dh_prev = dh_next * (1 - z)
+
+        # tanh
+        dt = dh_hat * (1 - h_hat**2)
+        dbh = dt.sum(axis=0)
+        dWhh = xp.dot((r * h_prev).T, dt)
+        dhr = xp.dot(dt, Whh.T)
+        dWxh = xp.dot(x.T, dt)
+        dx = xp.dot(dt, Wxh.T)
+        dh_prev += r * dhr
+
+        # update gate (z)
+        dz = dh_next * h_hat - dh_next * h_prev
+        dt = dz * z * (1 - z)
+        dbz = dt.sum(axis=0)
+        dWhz = xp.dot(h_prev.T, dt)
+        dh_prev += xp.dot(dt, Whz.T)
+        dWxz = xp.dot(x.T, dt)
+        dx += xp.dot(dt, Wxz.T)
+
+        # reset gate (r)
+        dr = dhr * h_prev
+        dt = dr * r * (1 - r)
+        dbr = dt.sum(axis=0)
+        dWhr = xp.dot(h_prev.T, dt)
+        dh_prev += xp.dot(dt, Whr.T)
+        dWxr = xp.dot(x.T, dt)
+        dx += xp.dot(dt, Wxr.T)
+
+        self.grads[0][...] = xp.hstack((dWxz, dWxr, dWxh))
+        self.grads[1][...] = xp.hstack((dWhz, dWhr, dWhh))
+        self.grads[2][...] = xp.hstack((dbz, dbr, dbh))
+        return dx, dh_prev
+
+
+class TimeRNN:
+    """The book's TimeRNN: one ``RNN`` object per time step (``TimeGRU``: one ``GRU``).
+    forward(xs (N,T,D), mask=None) -> hs (N,T,H); backward(dhs) -> dxs. Keeps ``h`` (the last
+    state) and, after backward, ``dh`` (the gradient of the first); with ``stateful`` the state
+    carries over between calls and ``set_state`` sets it."""
+
+    step = RNN
 
     def __init__(self, Wx, Wh, b, stateful=False):
         xp = get_xp(Wx, Wh, b)
         self.params = [Wx, Wh, b]
         self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
-        self.layers = None
-        self.h, self.c = None, None
-        self.dh = None
+        self.layers, self.mask = None, None
+        self.h, self.dh = None, None
         self.stateful = stateful
 
-    def forward(self, xs):
+    def forward(self, xs, mask=None):
         Wx, Wh, b = self.params
-        xp = get_xp(xs, Wx)
+        xp = get_xp(xs, mask, Wx)
         N, T, D = xs.shape
         H = Wh.shape[0]
-        self.layers = []
+        self.layers, self.mask = [], mask
+        hs = xp.empty((N, T, H), dtype=Wx.dtype)
+        if not self.stateful or self.h is None:
+            self.h = xp.zeros((N, H), dtype=Wx.dtype)
+
+        for t in range(T):
+            layer = self.step(*self.params)
+            h = layer.forward(xs[:, t, :], self.h)
+            self.h = h if mask is None else xp.where(mask[:, t, None], h, self.h)  # padding keeps h
+            hs[:, t, :] = self.h
+            self.layers.append(layer)
+        return hs
+
+    def backward(self, dhs):
+        Wx, Wh, b = self.params
+        xp = get_xp(dhs, Wx)
+        N, T, H = dhs.shape
+        D = Wx.shape[0]
+        dxs = xp.empty((N, T, D), dtype=dhs.dtype)
+        dh = 0
+        grads = [0, 0, 0]
+        for t in reversed(range(T)):
+            layer = self.layers[t]
+            dh = dhs[:, t, :] + dh
+            if self.mask is None:
+                dx, dh = layer.backward(dh)
+            else:  # a padded row: the cell gets 0, dh goes by it to the step before
+                m = self.mask[:, t, None]
+                dx, dh_prev = layer.backward(dh * m)
+                dh = dh_prev + dh * ~m
+            dxs[:, t, :] = dx
+            for i, grad in enumerate(layer.grads):
+                grads[i] += grad
+        for i, grad in enumerate(grads):
+            self.grads[i][...] = grad
+        self.dh = dh
+        return dxs
+
+    def set_state(self, h):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+
+class TimeGRU(TimeRNN):
+    """The book's TimeGRU: one ``GRU`` object per time step; otherwise as ``TimeRNN``."""
+
+    step = GRU
+
+
+class TimeLSTM:
+    """The book's TimeLSTM: one ``LSTM`` object per time step. forward(xs (N,T,D), mask=None) ->
+    hs (N,T,H); backward(dhs) -> dxs. Keeps ``h`` and ``c`` (the last states) and, after
+    backward, ``dh`` and ``dc`` (the gradients of the first); with ``stateful`` the states carry
+    over between calls and ``set_state(h, c=None)`` sets them."""
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        xp = get_xp(Wx, Wh, b)
+        self.params = [Wx, Wh, b]
+        self.grads = [xp.zeros_like(Wx), xp.zeros_like(Wh), xp.zeros_like(b)]
+        self.layers, self.mask = None, None
+        self.h, self.c = None, None
+        self.dh, self.dc = None, None
+        self.stateful = stateful
+
+    def forward(self, xs, mask=None):
+        Wx, Wh, b = self.params
+        xp = get_xp(xs, mask, Wx)
+        N, T, D = xs.shape
+        H = Wh.shape[0]
+        self.layers, self.mask = [], mask
         hs = xp.empty((N, T, H), dtype=Wx.dtype)
         if not self.stateful or self.h is None:
             self.h = xp.zeros((N, H), dtype=Wx.dtype)
         if not self.stateful or self.c is None:
             self.c = xp.zeros((N, H), dtype=Wx.dtype)
+
         for t in range(T):
             layer = LSTM(*self.params)
-            self.h, self.c = layer.forward(xs[:, t, :], self.h, self.c)
+            h, c = layer.forward(xs[:, t, :], self.h, self.c)
+            if mask is not None:  # padding keeps h and c
+                m = mask[:, t, None]
+                h, c = xp.where(m, h, self.h), xp.where(m, c, self.c)
+            self.h, self.c = h, c
             hs[:, t, :] = self.h
             self.layers.append(layer)
         return hs
@@ -115,17 +338,53 @@ class TimeLSTM:
         grads = [0, 0, 0]
         for t in reversed(range(T)):
             layer = self.layers[t]
-            dx, dh, dc = layer.backward(dhs[:, t, :] + dh, dc)
+            dh = dhs[:, t, :] + dh
+            if self.mask is None:
+                dx, dh, dc = layer.backward(dh, dc)
+            else:  # a padded row: the cell gets 0, dh and dc go by it to the step before
+                m = self.mask[:, t, None]
+                dx, dh_prev, dc_prev = layer.backward(dh * m, dc * m)
+                dh, dc = dh_prev + dh * ~m, dc_prev + dc * ~m
             dxs[:, t, :] = dx
             for i, grad in enumerate(layer.grads):
                 grads[i] += grad
         for i, grad in enumerate(grads):
             self.grads[i][...] = grad
-        self.dh = dh
+        self.dh, self.dc = dh, dc
         return dxs
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
+
+    def reset_state(self):
+        self.h, self.c = None, None
+
+
+class Softmax:
+    """The book's Softmax over the last axis of (N, T): forward(x, mask=None) -> y; backward(dy) -> dx.
+    With ``mask`` (N, T) bool, y is 0 where it is False (and in a row where it is False everywhere)."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.out = None
+
+    def forward(self, x, mask=None):
+        xp = get_xp(x, mask)
+        if mask is not None:  # a padded score stands below every real one, so the max is a real one's
+            x = xp.where(mask, x, x.min(axis=1, keepdims=True))
+        x = x - x.max(axis=1, keepdims=True)
+        y = xp.exp(x)
+        if mask is not None:
+            y = y * mask
+        total = y.sum(axis=1, keepdims=True)
+        self.out = y / (total if mask is None else xp.where(total > 0, total, 1))
+        return self.out
+
+    def backward(self, dout):
+        dx = self.out * dout
+        sumdx = dx.sum(axis=1, keepdims=True)
+        dx -= self.out * sumdx
+        return dx
 
 
 class WeightSum:
@@ -137,9 +396,13 @@ class WeightSum:
 
     def forward(self, hs, a):
         N, T, H = hs.shape
+
         ar = a.reshape(N, T, 1)
+        t = hs * ar
+        c = t.sum(axis=1)
+
         self.cache = (hs, ar)
-        return (hs * ar).sum(axis=1)
+        return c
 
     def backward(self, dc):
         hs, ar = self.cache
@@ -152,69 +415,80 @@ class WeightSum:
 
 
 class AttentionWeight:
-    """forward(hs (N,T,H), h (N,H)) -> a (N,T) = softmax(hs h); backward(da) -> (dhs, dh)."""
+    """forward(hs (N,T,H), h (N,H), mask=None (N,T)) -> a (N,T) = softmax(hs h); backward(da) -> (dhs, dh)."""
 
     def __init__(self):
         self.params, self.grads = [], []
+        self.softmax = Softmax()
         self.cache = None
 
-    def forward(self, hs, h):
+    def forward(self, hs, h, mask=None):
         N, T, H = hs.shape
-        hr = h.reshape(N, 1, H).repeat(T, axis=1)
-        s = (hs * hr).sum(axis=2)
-        a = reference_ops(s).softmax(s)
-        self.cache = (hs, hr, a)
+
+        hr = h.reshape(N, 1, H)
+        t = hs * hr
+        s = t.sum(axis=2)
+        a = self.softmax.forward(s, mask)
+
+        self.cache = (hs, hr)
         return a
 
     def backward(self, da):
-        hs, hr, a = self.cache
+        hs, hr = self.cache
         N, T, H = hs.shape
-        ds = reference_ops(a).softmax_backward(a, da)
+
+        ds = self.softmax.backward(da)
         dt = ds.reshape(N, T, 1).repeat(H, axis=2)
         dhs = dt * hr
-        dh = (dt * hs).sum(axis=1)
+        dhr = dt * hs
+        dh = dhr.sum(axis=1)
         return dhs, dh
 
 
 class Attention:
-    """The book's attention for one decoder step: forward(hs (N,T,H), h (N,H)) -> c (N,H);
+    """The book's attention for one decoder step: forward(hs (N,T,H), h (N,H), mask=None) -> c (N,H);
     backward(dc) -> (dhs, dh). Keeps ``attention_weight`` (N, T)."""
 
     def __init__(self):
         self.params, self.grads = [], []
-        self.weight_layer = AttentionWeight()
-        self.sum_layer = WeightSum()
+        self.attention_weight_layer = AttentionWeight()
+        self.weight_sum_layer = WeightSum()
         self.attention_weight = None
 
-    def forward(self, hs, h):
-        get_xp(hs, h)  # refuses mixed numpy and cupy with a clear message
-        a = self.weight_layer.forward(hs, h)
+    def forward(self, hs, h, mask=None):
+        get_xp(hs, h, mask)  # refuses mixed numpy and cupy with a clear message
+        a = self.attention_weight_layer.forward(hs, h, mask)
+        out = self.weight_sum_layer.forward(hs, a)
         self.attention_weight = a
-        return self.sum_layer.forward(hs, a)
+        return out
 
-    def backward(self, dc):
-        dhs0, da = self.sum_layer.backward(dc)
-        dhs1, dh = self.weight_layer.backward(da)
-        return dhs0 + dhs1, dh
+    def backward(self, dout):
+        dhs0, da = self.weight_sum_layer.backward(dout)
+        dhs1, dh = self.attention_weight_layer.backward(da)
+        dhs = dhs0 + dhs1
+        return dhs, dh
 
 
 class TimeAttention:
     """The book's TimeAttention: one ``Attention`` per decoder step.
-    forward(hs_enc (N,Te,H), hs_dec (N,Td,H)) -> c (N,Td,H); backward(dc) -> (dhs_enc, dhs_dec)."""
+    forward(hs_enc (N,Te,H), hs_dec (N,Td,H), mask=None (N,Te)) -> c (N,Td,H);
+    backward(dc) -> (dhs_enc, dhs_dec). Keeps ``attention_weights``, a list of Td (N, Te)."""
 
     def __init__(self):
         self.params, self.grads = [], []
         self.layers = None
         self.attention_weights = None
 
-    def forward(self, hs_enc, hs_dec):
-        xp = get_xp(hs_enc, hs_dec)
+    def forward(self, hs_enc, hs_dec, mask=None):
+        xp = get_xp(hs_enc, hs_dec, mask)
         N, T, H = hs_dec.shape
         out = xp.empty_like(hs_dec)
-        self.layers, self.attention_weights = [], []
+        self.layers = []
+        self.attention_weights = []
+
         for t in range(T):
             layer = Attention()
-            out[:, t, :] = layer.forward(hs_enc, hs_dec[:, t, :])
+            out[:, t, :] = layer.forward(hs_enc, hs_dec[:, t, :], mask)
             self.layers.append(layer)
             self.attention_weights.append(layer.attention_weight)
         return out
@@ -224,8 +498,10 @@ class TimeAttention:
         N, T, H = dout.shape
         dhs_enc = 0
         dhs_dec = xp.empty_like(dout)
+
         for t in range(T):
-            dhs, dh = self.layers[t].backward(dout[:, t, :])
+            layer = self.layers[t]
+            dhs, dh = layer.backward(dout[:, t, :])
             dhs_enc += dhs
             dhs_dec[:, t, :] = dh
         return dhs_enc, dhs_dec
