@@ -22,10 +22,10 @@ import numpy as np
 
 from ..backend import get_xp
 from .reference import MASK_VALUE, Ops
+from .trust import ids_trusted, trusted_ids
 
 _OPS = {}  # array module -> its Ops, made on first use
 _forced = contextvars.ContextVar("seqattn_ops_body", default="fast")  # "reference" inside use_reference()
-_trusted = contextvars.ContextVar("seqattn_trusted_ids", default=False)  # True inside trusted_ids()
 
 
 def _make(xp):
@@ -67,22 +67,6 @@ def use_reference():
         _forced.reset(token)
 
 
-@contextlib.contextmanager
-def trusted_ids():
-    """Inside the block the embeddings trust their ids to be in range (they were checked where
-    they entered), so that no body reads them back to check: on cupy that read would make every
-    step wait for the GPU. Numpy checks anyway; it costs nothing there."""
-    token = _trusted.set(True)
-    try:
-        yield
-    finally:
-        _trusted.reset(token)
-
-
-def ids_trusted():
-    return _trusted.get()
-
-
 class Workspace:
     """Arrays one layer keeps between calls, by name: allocating large caches anew on every call
     costs page faults. Only the caches of the last forward and backward live in them."""
@@ -97,4 +81,4 @@ class Workspace:
         return a
 
 
-__all__ = ["MASK_VALUE", "Ops", "Workspace", "get_ops", "reference_ops", "use_reference"]
+__all__ = ["MASK_VALUE", "Ops", "Workspace", "get_ops", "ids_trusted", "reference_ops", "trusted_ids", "use_reference"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .reference import Ops
+from .trust import ids_trusted
 
 _PREAMBLE = """
 template <typename T> __device__ __forceinline__ T sigmoid_(T x) { return (T)0.5 * tanh((T)0.5 * x) + (T)0.5; }
@@ -193,8 +194,6 @@ class CupyOps(Ops):
     # its own argmax) nothing is read; everywhere else the check is the reference's, the same
     # error as on numpy.
     def check_ids(self, idx, V, who):
-        from . import ids_trusted
-
         if not ids_trusted():
             super().check_ids(idx, V, who)
 
