@@ -178,6 +178,39 @@ def synchronize():
         _cupy.cuda.get_current_stream().synchronize()
 
 
+def device_count() -> int:
+    """CUDA devices visible to this process (0 without cupy or a device)."""
+    try:
+        return _device_count(_import_cupy())
+    except BackendError:
+        return 0
+
+
+def use_device(index: int):
+    """Make CUDA device ``index`` this process's current device (one device per rank)."""
+    _import_cupy().cuda.Device(index).use()
+
+
+def current_stream() -> int:
+    """The handle of the current CUDA stream, where collectives are queued behind the compute."""
+    return _import_cupy().cuda.get_current_stream().ptr
+
+
+def nccl():
+    """cupy's NCCL bindings (``cupy.cuda.nccl``), or BackendError saying how to get them."""
+    cupy = _import_cupy()
+    module, reason = getattr(cupy.cuda, "nccl", None), "not available"
+    if module is None:
+        try:
+            from cupy.cuda import nccl as module  # noqa: PLC0415 - a part of cupy, loaded on demand
+        except ImportError as exc:
+            reason = str(exc)
+    if module is None or not getattr(module, "available", True):
+        raise BackendError(f"cupy cannot reach NCCL ({reason}), which training on several GPUs needs: install it with "
+                           "`pip install nvidia-nccl-cu12` (`nvidia-nccl-cu13` for CUDA 13), or train on one GPU")
+    return module
+
+
 def device_info() -> dict:
     """The GPU's name, driver and runtime versions and cupy's version (empty without a GPU)."""
     if not gpu_available():
