@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import to_device, to_numpy
+from .distributed import ONE
 
 # Rows generated at once: large enough for efficient matrix products, small enough that the
 # per-step working set stays in cache (256 measured 18% faster than 1,000 on the CPU).
@@ -39,12 +40,15 @@ def predict(model, x, start_id, sample_size, batch_size=EVAL_BATCH, beam_width=1
     return out
 
 
-def exact_match(model, x, t, start_id, batch_size=EVAL_BATCH, beam_width=1, stop_id=None):
-    """Fraction of rows whose generated answer equals ``t[:, 1:]`` exactly, and the predictions."""
+def exact_match(model, x, t, start_id, batch_size=EVAL_BATCH, beam_width=1, stop_id=None, comm=ONE):
+    """Fraction of rows whose generated answer equals ``t[:, 1:]`` exactly, and the predictions.
+    With ``comm`` of several ranks, each rank generates its part of the rows (``comm.part``) and
+    the counts are summed: the fraction on every rank, the predictions of this rank's part."""
     t = to_numpy(t)
-    pred = predict(model, x, start_id, t.shape[1] - 1, batch_size, beam_width, stop_id)
-    correct = (pred == t[:, 1:]).all(axis=1)
-    return float(correct.mean()) if len(correct) else 0.0, pred
+    part = comm.part(len(t))
+    pred = predict(model, x[part], start_id, t.shape[1] - 1, batch_size, beam_width, stop_id)
+    right = comm.sum(int((pred == t[part, 1:]).all(axis=1).sum()))
+    return right / len(t) if len(t) else 0.0, pred
 
 
 def text_scores(hypotheses, references, lowercase=False):
@@ -61,12 +65,16 @@ def text_scores(hypotheses, references, lowercase=False):
     return {"bleu": float(bleu.score), "chrf": float(chrf.score)}
 
 
-def evaluate(model, pairs, codec, batch_size=EVAL_BATCH, beam_width=1, text=None):
+def evaluate(model, pairs, codec, batch_size=EVAL_BATCH, beam_width=1, text=None, comm=ONE):
     """Scores of ``model`` on ``pairs`` (a data.Pairs) -> (scores, predicted ids). ``scores``
     has "accuracy" (exact match), and with ``text`` (default: for tab-separated pairs) "bleu"
-    and "chrf" of the detokenised outputs against the target texts as written."""
-    acc, pred = exact_match(model, pairs.x, pairs.t, codec.start_id, batch_size, beam_width, codec.stop_id)
+    and "chrf" of the detokenised outputs against the target texts as written. With ``comm`` of
+    several ranks each generates its part (see ``exact_match``), rank 0 scores the texts of all,
+    and every rank gets the scores."""
+    acc, pred = exact_match(model, pairs.x, pairs.t, codec.start_id, batch_size, beam_width, codec.stop_id, comm)
     scores = {"accuracy": acc}
     if text if text is not None else codec.format == "tsv":
-        scores.update(text_scores(codec.decode(pred), pairs.targets, lowercase=codec.target_tokens.lower))
+        parts = comm.gather(codec.decode(pred))  # on rank 0, every rank's texts in rank order
+        found = text_scores([h for p in parts for h in p], pairs.targets, lowercase=codec.target_tokens.lower) if comm.root else None
+        scores.update(comm.bcast(found))
     return scores, pred

@@ -11,10 +11,12 @@ import numpy as np
 from . import checkpoint
 from .backend import get_xp, to_device, to_numpy
 from .checkpoint import CheckpointError
+from .distributed import ONE, everywhere
 from .packed import flat
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import Schedule, clip_grads
+from .threads import apply_environment
 
 
 class TrainingError(RuntimeError):
@@ -66,7 +68,7 @@ def _progress(total, desc, enabled):
 
 class Trainer:
     """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, codec=None, schedule=None,
-    label_smoothing=0.0, keep_best=None, patience=None, grad_hook=None)``.
+    label_smoothing=0.0, keep_best=None, patience=None, grad_hook=None, comm=None)``.
 
     ``step(x, t)`` is one update on one batch: forward, backward, ``grad_hook(grads)`` (nothing by
     default; data-parallel training sums the ranks' gradients there), clipping at ``max_grad``, the
@@ -86,13 +88,25 @@ class Trainer:
     the best test accuracy so far is kept. ``patience``: stop after that many epochs without a
     better test score. ``monitor``: the score that ``keep_best`` and ``patience`` follow
     ("accuracy", or "bleu" / "chrf" from a scorer), higher is better.
+
+    ``comm`` (``seqattn.distributed.world()``): data-parallel training over its ranks. Every rank
+    makes the same plan of global batches (``batch_size`` is the global batch) and takes its share
+    of each, so every rank runs the same steps whatever their number; a share's loss is weighted
+    by its part of the batch's target tokens and the ranks' gradients summed in one all-reduce of
+    the packed buffer, which is the gradient of the whole batch. Rank 0's weights (and a resumed
+    checkpoint, which rank 0 reads) go to every rank first; dropout is seeded by seed, epoch and
+    rank. Evaluation is split over the ranks and the epoch's record is rank 0's on every rank, so
+    that stops agree; rank 0 alone logs and writes checkpoints. ``progress`` must be the same on
+    every rank (its reads of the loss are collective there).
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
                  eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
-                 label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy", grad_hook=None):
+                 label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy", grad_hook=None,
+                 comm=None):
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be at least 1 epoch, got {patience}")
+        apply_environment()  # SEQATTN_THREADS, unless this process has chosen its threads
         self.model, self.optimizer = model, optimizer
         self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
         model.loss_layer.label_smoothing = label_smoothing
@@ -104,7 +118,8 @@ class Trainer:
         self.meta = meta or {}
         self.codec = codec
         self.report_every = report_every
-        self.grad_hook = grad_hook
+        self.comm = comm or ONE
+        self.grad_hook = grad_hook if self.comm.size == 1 else _then(self.comm.allreduce_grads, grad_hook)
         self.history = []
 
     @property
@@ -120,9 +135,14 @@ class Trainer:
         checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
 
     def restore(self, path):
-        arrays, meta = checkpoint.read(path)
-        if "trainer" not in meta:
-            raise CheckpointError(f"{path!r} holds a model but no training state to resume from")
+        """Continue from the checkpoint at ``path`` (read by rank 0 and sent to every rank)."""
+        def read():
+            arrays, meta = checkpoint.read(path)
+            if "trainer" not in meta:
+                raise CheckpointError(f"{path!r} holds a model but no training state to resume from")
+            return arrays, meta
+
+        arrays, meta = self.comm.share(read)
         checkpoint.set_weights(self.model, arrays, meta, path)
         checkpoint.restore_optimizer(self.optimizer, self.model, arrays, meta, path)
         state = meta["trainer"]
@@ -158,10 +178,10 @@ class Trainer:
         return batch_plan(x, t, self.batch_size, np.random.default_rng([self.seed, epoch]), self.model.pad_id)
 
     def fit(self, x, t, epochs, x_test=None, t_test=None, start_id=0, checkpoint=None, resume=None):
-        model = self.model
+        model, comm = self.model, self.comm
         if resume is not None:
             self.restore(resume)
-            self.log(f"resumed from {resume} after epoch {self.epoch}")
+            self._log(f"resumed from {resume} after epoch {self.epoch}")
         N = len(x)
         if N == 0:
             raise ValueError("no training examples")
@@ -174,31 +194,45 @@ class Trainer:
         xp = get_xp(xd)
         pad = model.pad_id
         xh, th = to_numpy(x), to_numpy(t)  # batch plans are made on the host
+        if comm.size > 1:
+            for p in flat(model.params):
+                comm.bcast_array(p)  # rank 0's weights on every rank
+        # target tokens scored by a batch, or a rank's share of it (known on the host: no read-back)
+        scored = (lambda b, tw: int((th[b, 1:tw] != pad).sum())) if pad is not None else (lambda b, tw: len(b) * (th.shape[1] - 1))
+        reads = self.progress and comm.size > 1  # the ranks read the loss together wherever rank 0 shows it
         while self.epoch < epochs and not self._out_of_patience():
             epoch = self.epoch + 1
             model.set_train(True)
-            model.seed_dropout(self.seed * 100003 + epoch)
+            model.seed_dropout(self.seed * 100003 + epoch + comm.rank * 1000003)
             plan = self.plan(xh, th, epoch)
-            # target tokens scored per batch (known on the host, so counting them costs no read-back)
-            tokens = np.cumsum([int((th[b, 1:tw] != pad).sum()) if pad is not None else len(b) * (th.shape[1] - 1)
-                                for b, _, tw in plan])
-            ends = np.cumsum([len(b) for b, _, _ in plan])
-            order = to_device(np.concatenate([b for b, _, _ in plan]), like=like)  # one copy to the device per epoch
-            bar = _progress(n_batches, f"epoch {epoch}/{epochs}", self.progress)
+            tokens = np.cumsum([scored(b, tw) for b, _, tw in plan])
+            mine, weights = plan, None
+            if comm.size > 1:  # this rank's share of every batch, its loss weighted by its part of the batch's tokens
+                mine = plan.share(comm.rank, comm.size)
+                weights = [scored(s, tw) / max(scored(b, tw), 1) for (b, _, tw), (s, _, _) in zip(plan, mine)]
+            ends = np.cumsum([len(b) for b, _, _ in mine])
+            order = to_device(np.concatenate([b for b, _, _ in mine]), like=like)  # one copy to the device per epoch
+            bar = _progress(n_batches, f"epoch {epoch}/{epochs}", self.progress and comm.root)
             total = xp.zeros((), dtype=model.params[0].dtype)
             start = time.perf_counter()
             with trusted_ids():  # every id was checked on the host before the first epoch
-                for i, (b, sw, tw) in enumerate(plan):
+                for i, (b, sw, tw) in enumerate(mine):
                     idx = order[ends[i] - len(b) : ends[i]]
                     xb, tb = (xd[idx], td[idx]) if sw is None else (xd[idx, :sw], td[idx, :tw])
-                    total += self.step(xb, tb)  # stays on the device
-                    if bar is not None and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
-                        mean = float(to_numpy(total)) / (i + 1)  # the one read-back, for the progress bar
+                    if weights is None:
+                        total += self.step(xb, tb)  # stays on the device
+                    else:
+                        total += self.step(xb, tb, weights[i]) * weights[i]
+                    if (bar is not None or reads) and ((i + 1) % self.report_every == 0 or i + 1 == n_batches):
+                        with comm.watch("reading the loss"):
+                            mean = comm.sum(float(to_numpy(total))) / (i + 1)  # the one read-back, for the progress bar
                         self._check(mean, epoch, i + 1)
-                        rate = tokens[i] / max(time.perf_counter() - start, 1e-9)
-                        bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:,.0f}")
-                        bar.update((i + 1) - bar.n)
-            mean = float(to_numpy(total)) / n_batches  # reading the loss waits for the device's work
+                        if bar is not None:
+                            rate = tokens[i] / max(time.perf_counter() - start, 1e-9)
+                            bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:,.0f}")
+                            bar.update((i + 1) - bar.n)
+            with comm.watch("the end of the epoch"):
+                mean = comm.sum(float(to_numpy(total))) / n_batches  # reading the loss waits for the device's work
             seconds = time.perf_counter() - start
             if bar is not None:
                 bar.close()
@@ -209,22 +243,29 @@ class Trainer:
             if self.scorer is not None:
                 record.update(self.scorer(model))
             elif x_test is not None and len(x_test):
-                record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH, stop_id=self.stop_id)
+                record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH,
+                                                    stop_id=self.stop_id, comm=comm)
             best = max((h.get(self.monitor, -1.0) for h in self.history), default=-1.0)
             record["lr"] = self.optimizer.lr
+            if comm.size > 1:
+                record = comm.bcast(record)  # rank 0's: every rank keeps the same history, so every stop agrees
             self.history.append(record)
-            if checkpoint is not None:
+            if checkpoint is not None and comm.root:
                 self.save(checkpoint)
             improved = record.get(self.monitor, -1.0) > best
-            if improved and self.keep_best is not None:
+            if improved and self.keep_best is not None and comm.root:
                 self.save(self.keep_best)
             shown = "".join(f"  {name} {record[k] * 100:6.2f}%" if k == "accuracy" else f"  {name} {record[k]:5.2f}"
                             for k, name in (("accuracy", "accuracy"), ("bleu", "BLEU"), ("chrf", "chrF")) if k in record)
-            self.log(f"epoch {epoch:3d}  loss {mean:.4f}{shown}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
+            self._log(f"epoch {epoch:3d}  loss {mean:.4f}{shown}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
         if self.epoch < epochs:
-            self.log(f"stopped early: no better test {self.monitor} in the last {self.patience} epochs")
+            self._log(f"stopped early: no better test {self.monitor} in the last {self.patience} epochs")
         model.set_train(False)
         return self.history
+
+    def _log(self, message):
+        if self.comm.root:
+            self.log(message)
 
     def _out_of_patience(self):
         if self.patience is None or not self.history or self.monitor not in self.history[-1]:
@@ -257,13 +298,29 @@ class Trainer:
             return
         what = "the weights are no longer finite" if not finite else f"the loss rose to {mean:.4g}"
         kept = f"the checkpoint of epoch {self.epoch} in {checkpoint} is kept" if checkpoint and self.history else "nothing was saved"
-        raise TrainingError(f"training diverged in epoch {epoch} ({what}; random guessing scores {guess:.2f}); "
-                            f"{kept}; lower the learning rate (--lr) or clip gradients (--max-grad)")
+        raise self._everywhere(TrainingError(
+            f"training diverged in epoch {epoch} ({what}; random guessing scores {guess:.2f}); "
+            f"{kept}; lower the learning rate (--lr) or clip gradients (--max-grad)"))
 
-    @staticmethod
-    def _check(mean, epoch, iteration):
+    def _check(self, mean, epoch, iteration):
         if not math.isfinite(mean):
-            raise TrainingError(
+            raise self._everywhere(TrainingError(
                 f"the loss became {mean} in epoch {epoch} by batch {iteration}; lower the learning rate (--lr) "
-                "or clip gradients (--max-grad)"
-            )
+                "or clip gradients (--max-grad)"))
+
+    def _everywhere(self, exc):
+        """A stop decided from what every rank shares (the summed loss, the same weights): every
+        rank raises it at the same point."""
+        return everywhere(exc) if self.comm.size > 1 else exc
+
+
+def _then(first, second):
+    """A gradient hook that runs ``first``, then ``second`` (if any)."""
+    if second is None:
+        return first
+
+    def both(grads):
+        first(grads)
+        second(grads)
+
+    return both
