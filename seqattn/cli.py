@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 
 from . import __version__
 from .data.tokens import SUBWORD_TYPES, TOKENS
@@ -53,6 +54,8 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
     backend = dict(choices=["numpy", "cupy", "auto"], help="array backend (default: SEQATTN_BACKEND, else auto: cupy "
                    "when a CUDA device is present)")
+    threads = dict(metavar="N", help="BLAS threads of each process, or auto (default: SEQATTN_THREADS, else the BLAS's own "
+                   "variables, else auto: the cores less one, shared among this machine's ranks)")
 
     # Training options default to None so that a resumed run can tell what was given from what
     # was not; the defaults are filled in by seqattn.options.resolve.
@@ -102,6 +105,11 @@ def _parser():
     t.add_argument("--seed", type=int, help="seed of the weights, batches and dropout (default 0)")
     t.add_argument("--examples", type=int, default=50000, help="examples generated for --task")
     t.add_argument("--backend", **backend)
+    t.add_argument("--threads", **threads)
+    t.add_argument("--distributed", choices=["auto", "off"], default="auto", help="auto (default): data-parallel over the "
+                   "ranks when started by mpiexec, srun or another MPI launcher; off: this process alone")
+    t.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS", help="end the job when a rank has waited "
+                   "this long for the others (a rank stalled or died; default 600)")
     t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME-MODEL.npz)")
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --save with a new run")
@@ -115,18 +123,21 @@ def _parser():
     e.add_argument("--json", action="store_true")
     e.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
     e.add_argument("--backend", **backend)
+    e.add_argument("--threads", **threads)
     e.add_argument("--show", type=int, default=5, help="examples to show")
 
     r = sub.add_parser("predict", help="answer questions with a checkpoint")
     r.add_argument("--model", required=True, metavar="PATH")
     r.add_argument("--beam", type=int, default=1)
     r.add_argument("--backend", **backend)
+    r.add_argument("--threads", **threads)
     r.add_argument("text", nargs="+")
 
     a = sub.add_parser("attention", help="draw the attention of one example")
     a.add_argument("--model", required=True, metavar="PATH")
     a.add_argument("--out", required=True, metavar="FILE.png")
     a.add_argument("--backend", **backend)
+    a.add_argument("--threads", **threads)
     a.add_argument("text")
     return p
 
@@ -137,6 +148,15 @@ def _set_backend(name):
     if name:
         set_backend(name)
     check_environment()
+
+
+def _one_process(args):
+    """The backend and the BLAS threads of a command that runs in one process (eval, predict,
+    attention)."""
+    from .distributed import ONE
+
+    _set_backend(args.backend)
+    _set_threads(args.threads, ONE, lambda *a: print(*a, file=sys.stderr))
 
 
 def _load(path):
@@ -202,18 +222,39 @@ def _outputs(args, opts, name):
     return save, best, plot
 
 
-def cmd_train(args):
-    from .backend import get_backend
+@dataclass
+class _Run:
+    """What rank 0 prepares for a training run (options checked, outputs checked, data read, codec
+    fitted) and sends to every rank; the codec travels as its meta."""
+
+    opts: object
+    name: str
+    save: str
+    best: str | None
+    plot: str | None
+    codec: object
+    train: object
+    valid: object
+    test: object
+    test_note: str
+    text_scores: bool
+
+    def __getstate__(self):
+        return {**self.__dict__, "codec": self.codec.to_meta()}
+
+    def __setstate__(self, state):
+        from .data.codec import Codec
+
+        self.__dict__.update(state, codec=Codec.from_meta(state["codec"]))
+
+
+def _prepare(args, say):
+    """Everything a run checks and reads before its first epoch -> _Run."""
     from .checkpoint import read
     from .data import load_dataset
     from .data.codec import Codec
     from .memory import check_batch_memory
-    from .metrics import evaluate
-    from .optim import Schedule, make_optimizer
-    from .trainer import Trainer
 
-    _set_backend(args.backend)
-    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
     resumed = read(args.resume)[1] if args.resume else {}
     if resumed and "trainer" not in resumed:
         raise UsageError(f"{args.resume!r} holds a model but no training state to resume from")
@@ -244,38 +285,87 @@ def cmd_train(args):
         valid = train
         test_note = " (too few pairs for a test split: testing on the training pairs)"
     text_scores = codec.format == "tsv" and _have_text_scores(say)
-    longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, data.test) if p is not None)
+    return _Run(opts, name, save, best, plot, codec, train, valid, data.test, test_note, text_scores)
+
+
+def cmd_train(args):
+    from .backend import get_backend
+    from .metrics import evaluate
+    from .optim import Schedule, make_optimizer
+    from .trainer import Trainer
+
+    say = _printer(args.json)
+    comm, threads = _world(args, say)
+    say = say if comm.root else (lambda *a: None)  # rank 0 alone prints
+    run = comm.share(lambda: _prepare(args, say))  # rank 0 checks and reads; every rank gets the same run
+    opts, codec, train, valid, test = run.opts, run.codec, run.train, run.valid, run.test
+    longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, test) if p is not None)
     model = opts.model_class.from_codec(codec, opts.sizes(), opts.own, seed=opts.seed, init=opts.init, longest=longest)
     trainer = Trainer(model, make_optimizer(opts.optimizer, opts.lr, **opts.optimizer_options()), batch_size=opts.batch_size,
                       max_grad=opts.max_grad or None, seed=opts.seed, progress=not args.quiet, log=say,
-                      stop_id=codec.stop_id, codec=codec, meta={"data": name},
+                      stop_id=codec.stop_id, codec=codec, meta={"data": run.name},
                       schedule=Schedule(opts.schedule, opts.warmup, floor=opts.lr_floor),
-                      label_smoothing=opts.label_smoothing, keep_best=best, patience=args.patience,
-                      scorer=lambda m: evaluate(m, valid, codec, text=text_scores)[0],
-                      monitor="chrf" if text_scores else "accuracy")
+                      label_smoothing=opts.label_smoothing, keep_best=run.best, patience=args.patience,
+                      scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
+                      monitor="chrf" if run.text_scores else "accuracy", comm=comm)
     split = "valid" if args.valid else "test"
     vocab = f"{len(codec.vocab)}" if codec.target_vocab is codec.vocab else f"{len(codec.vocab)} + {len(codec.target_vocab)}"
-    say(f"{opts.model} on {name}: {len(train)} training and {len(valid)} {split} examples{test_note}, "
-        f"{codec.tokens.kind} tokens, vocabulary {vocab}, hidden {opts.hidden}, backend {get_backend()}")
-    history = trainer.fit(train.x, train.t, opts.epochs, start_id=codec.start_id, checkpoint=save, resume=args.resume)
+    ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
+    say(f"{opts.model} on {run.name}: {len(train)} training and {len(valid)} {split} examples{run.test_note}, "
+        f"{codec.tokens.kind} tokens, vocabulary {vocab}, hidden {opts.hidden}, backend {get_backend()}, {threads}{ranks}")
+    history = trainer.fit(train.x, train.t, opts.epochs, start_id=codec.start_id, checkpoint=run.save, resume=args.resume)
     if history and "accuracy" in history[-1]:
-        say(f"{_scores_line(history[-1])} on {len(valid)} {split} examples{test_note}; checkpoint {save}")
+        say(f"{_scores_line(history[-1])} on {len(valid)} {split} examples{run.test_note}; checkpoint {run.save}")
     result = {"history": history}
-    if data.test is not None:
-        result["test"], _ = evaluate(model, data.test, codec, text=text_scores)
-        say(f"{_scores_line(result['test'])} on the {len(data.test)} examples of --test {args.test}")
-    if plot:
+    if test is not None:
+        result["test"], _ = evaluate(model, test, codec, text=run.text_scores, comm=comm)
+        say(f"{_scores_line(result['test'])} on the {len(test)} examples of --test {args.test}")
+    if run.plot and comm.root:
         from .plots import attention_figure, plot_history
 
-        plot_history(history, plot, title=f"{opts.model} on {name}")
-        say(f"accuracy curve: {plot}")
+        plot_history(history, run.plot, title=f"{opts.model} on {run.name}")
+        say(f"accuracy curve: {run.plot}")
         if model.has_attention:
-            stem, ext = os.path.splitext(plot)
+            stem, ext = os.path.splitext(run.plot)
             attention_figure(model, codec, valid.sources[:3], f"{stem}-attention{ext}")
             say(f"attention maps: {stem}-attention{ext}")
-    if args.json:
+    if args.json and comm.root:
         print(json.dumps(result))
     return 0
+
+
+def _printer(to_stderr):
+    return (lambda *a: print(*a, file=sys.stderr, flush=True)) if to_stderr else (lambda *a: print(*a, flush=True))
+
+
+def _world(args, say):
+    """This process's communicator (several ranks when a launcher started several), with the
+    backend and the BLAS threads agreed on every rank -> (communicator, the threads in words)."""
+    from .distributed import world
+
+    if args.dist_timeout is not None and not args.dist_timeout > 0:
+        raise OptionError(f"<dist_timeout> must be a number of seconds above 0, got {args.dist_timeout}")
+    host = world(args.distributed, args.dist_timeout, device=False)
+    host.agree(lambda: _set_backend(args.backend))
+    comm = world(args.distributed, args.dist_timeout)
+    return comm, comm.agree(lambda: _set_threads(args.threads, comm, say if comm.root else lambda *a: None))
+
+
+def _set_threads(value, comm, say):
+    """Set this process's BLAS threads (``--threads``, SEQATTN_THREADS, the BLAS's variables or the
+    default), warn when the machine's ranks would run more threads than it has cores -> the
+    threads in words."""
+    from .threads import blas_threads, choose, oversubscribed, set_threads
+
+    n, source = choose(value, comm.local_size)
+    if n is not None and set_threads(n) is None:
+        say(f"warning: threadpoolctl is not installed, so {source} cannot set the BLAS threads: pip install threadpoolctl")
+        n = None
+    n = blas_threads() if n is None else n
+    warning = oversubscribed(n, comm.local_size)
+    if warning:
+        say(f"warning: {warning}")
+    return f"{n} BLAS thread{'s' if n != 1 else ''}" if n else "BLAS threads unknown"
 
 
 def _warn_unknown(say, codec, train, resumed):
@@ -321,7 +411,7 @@ def cmd_eval(args):
     from .data import read_lines
     from .metrics import evaluate
 
-    _set_backend(args.backend)
+    _one_process(args)
     if args.show < 0 or args.beam < 1:
         raise UsageError("--show must be 0 or more and --beam at least 1")
     model, codec = _load(args.model)
@@ -352,7 +442,7 @@ def _check_inputs(texts, codec):
 def cmd_predict(args):
     from .backend import to_device, to_numpy
 
-    _set_backend(args.backend)
+    _one_process(args)
     if args.beam < 1:
         raise UsageError(f"--beam must be at least 1, got {args.beam}")
     model, codec = _load(args.model)
@@ -368,7 +458,7 @@ def cmd_attention(args):
     from .paths import check_writable, png
     from .plots import attention_figure
 
-    _set_backend(args.backend)
+    _one_process(args)
     out = png(args.out)
     check_writable(out, "out")
     _check_plots()
@@ -394,18 +484,34 @@ def main(argv=None):
     try:
         return handlers[args.command](args)
     except OptionError as exc:
-        print(f"seqattn {args.command}: error: {exc.render(FLAGS)}", file=sys.stderr)
-        return 2
+        return _fail(args, exc, exc.render(FLAGS))
     except (UsageError, BackendError, CheckpointError, DataError, VocabularyError, TrainingError, MissingExtra, ValueError,
             RuntimeError) as exc:
-        print(f"seqattn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc, str(exc))
     except OSError as exc:  # a file that could not be read or written; an earlier checkpoint is kept
-        print(f"seqattn {args.command}: error: {exc.strerror or exc} ({exc.filename or 'a file'})", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"seqattn {args.command}: interrupted; the last finished epoch's checkpoint is kept", file=sys.stderr)
-        return 130
+        return _fail(args, exc, f"{exc.strerror or exc} ({exc.filename or 'a file'})")
+    except KeyboardInterrupt as exc:
+        return _fail(args, exc, "the last finished epoch's checkpoint is kept", 130, what="interrupted", sep="; ")
+
+
+def _fail(args, exc, message, code=2, what="error", sep=": "):
+    """Print the one line of an error once -> the exit status. In a job of several ranks, rank 0
+    prints what every rank met (a check before training, a stop that every rank decided alike),
+    while a rank that met an error of its own prints it and ends every rank."""
+    from .distributed import current, detect, on_every_rank
+
+    comm = current()
+    if comm is not None and comm.size > 1:
+        if on_every_rank(exc):
+            if comm.root:
+                print(f"seqattn {args.command}: {what}{sep}{message}", file=sys.stderr)
+            return code
+        print(f"seqattn {args.command}: {what} on rank {comm.rank} of {comm.size}{sep}{message}", file=sys.stderr)
+        comm.abort(code)
+    launch = detect() if getattr(args, "distributed", "off") == "auto" else None
+    if launch is None or not launch.several or launch.rank == 0:  # before the ranks joined, every rank met it: rank 0 says it
+        print(f"seqattn {args.command}: {what}{sep}{message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
