@@ -12,7 +12,8 @@ seqattn's own CUDA kernels: their CUDA C compiled for the host and run thread by
 (tests/cuda_host.py) where the machine has a C++ compiler, else numpy ports registered by kernel
 name in ``KERNELS`` (tests check that the two agree), so the code around the fused kernels runs
 too, and with ``SOURCE`` the kernels' own source. Its arrays say they come from cupy (the backend knows
-cupy arrays by their type's module), and ``install()`` makes it the backend's cupy.
+cupy arrays by their type's module), and ``install()`` makes it the backend's cupy. ``cuda.nccl`` is
+tests/fake_nccl.py: NCCL over ranks that are threads, through the arrays' addresses (``x.data.ptr``).
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ class StrictArray(NDArrayOperatorsMixin):
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: StrictArray(self._a.T))
+    data = property(lambda self: types.SimpleNamespace(ptr=self._a.ctypes.data))  # cupy's MemoryPointer: the address
 
     def __getattr__(self, name):
         if name.startswith("__array") or name == "__buffer__":  # numpy's other ways in: absent, so __array__ refuses
@@ -241,6 +243,8 @@ class _Kernel:
 
 
 class _Stream:
+    ptr = 0x5EA77  # the current stream's handle, for what is queued on it
+
     def synchronize(self):
         COUNTS.syncs += 1
 
@@ -254,7 +258,8 @@ class StrictCupy(types.ModuleType):
         runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, driverGetVersion=lambda: 0, runtimeGetVersion=lambda: 0,
                                         getDeviceProperties=lambda i: {"name": b"strict cupy stand-in"})
         self.cuda = types.SimpleNamespace(runtime=runtime, get_current_stream=lambda: _Stream(),
-                                          Device=lambda i=0: types.SimpleNamespace(id=i))
+                                          Device=lambda i=0: types.SimpleNamespace(id=i, use=lambda: None),
+                                          nccl=__import__("fake_nccl"))
         self.asarray = _to_device(np.asarray)
         self.array = _to_device(np.array)
         self.ElementwiseKernel = lambda i, o, op, name, preamble="", **kw: _Kernel(name, (i, o, op, name), preamble=preamble)

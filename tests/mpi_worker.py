@@ -1,0 +1,98 @@
+"""What each rank runs in tests/test_distributed.py, under ``mpiexec``, and the data and model the
+tests also train in one process.
+
+    python tests/mpi_worker.py equal OUT          two ranks train on token-weighted shares, then
+                                                  on per-rank means; each rank saves its weights
+    python tests/mpi_worker.py raise|stall|nan ARGS...   rank 1 fails in the way named, inside
+                                                  ``seqattn train ARGS...``
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from seqattn.data import load_pairs
+from seqattn.models import AttentionSeq2seq
+from seqattn.optim import Adam
+from seqattn.packed import flat
+from seqattn.trainer import Trainer
+
+BATCH = 16
+
+
+def _words(n, seed):
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list("abcdef"), rng.integers(1, 9))) for _ in range(n)]
+
+
+def pairs():
+    """Pairs of different lengths (bucketed, padded) whose last batch of 16 is short (75 = 4 x 16 + 11)."""
+    words = _words(75, 0)
+    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in words], seed=0, test_ratio=0.0)
+    return x, t, codec
+
+
+def valid(codec):
+    """20 other pairs to score, in ``codec``'s ids."""
+    words = _words(20, 1)
+    return codec.encode_pairs(words, [w[::-1] for w in words])
+
+
+def model(codec, seed=0, dtype="float64"):
+    return AttentionSeq2seq(len(codec.vocab), 8, 16, target_vocab_size=len(codec.target_vocab), pad_id=codec.pad_id,
+                            seed=seed, dtype=dtype)
+
+
+def train(comm, epochs=2):
+    """Two epochs of the test model on ``pairs()``, scored on 20 other pairs -> the Trainer."""
+    x, t, codec = pairs()
+    xv, tv = valid(codec)
+    trainer = Trainer(model(codec, seed=comm.rank), Adam(0.01), batch_size=BATCH, max_grad=1.0, progress=True,
+                      log=lambda s: None, comm=comm)
+    trainer.fit(x, t, epochs, xv, tv, codec.start_id)
+    return trainer
+
+
+def equal(out):
+    from seqattn.distributed import world
+
+    comm = world()
+    tokens = train(comm)
+    np.save(os.path.join(out, f"tokens-{comm.rank}.npy"), flat(tokens.model.params)[0])
+    if comm.root:
+        with open(os.path.join(out, "history.json"), "w") as f:
+            json.dump(tokens.history, f)
+    step = Trainer.step
+    Trainer.step = lambda self, x, t, weight=1.0: step(self, x, t, 1 / self.comm.size)  # a per-rank mean, planted
+    means = train(comm)
+    np.save(os.path.join(out, f"means-{comm.rank}.npy"), flat(means.model.params)[0])
+
+
+def fault(kind, argv):
+    """Rank 1 fails as ``kind`` says at its third step (``nan``: its loss, from epoch 2 on)."""
+    from seqattn.cli import main
+
+    if os.environ.get("PMI_RANK") == "1":
+        step, calls = Trainer.step, []
+
+        def failing(self, x, t, weight=1.0):
+            calls.append(1)
+            if kind == "raise" and len(calls) == 3:
+                raise RuntimeError("a failure planted on rank 1")
+            if kind == "stall" and len(calls) == 3:
+                time.sleep(600)
+            loss = step(self, x, t, weight)
+            return loss * float("nan") if kind == "nan" and self.epoch >= 1 else loss
+
+        Trainer.step = failing
+    return main(argv)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "equal":
+        equal(sys.argv[2])
+    else:
+        sys.exit(fault(sys.argv[1], sys.argv[2:]))

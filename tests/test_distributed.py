@@ -1,0 +1,360 @@
+"""Data-parallel training and threads: the launcher's environment, BLAS threads, NCCL on the strict
+cupy stand-in (ranks as threads), and under MPICH's mpiexec two ranks against one process,
+checkpoints and resuming on other numbers of ranks, and faults that end the job instead of
+hanging it. Every MPI launch runs under a hard ``timeout``; the bounds on how long a faulty job
+takes to end are generous liveness bounds, not timings."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from seqattn import threads
+from seqattn.backend import to_device, to_numpy
+from seqattn.distributed import ONE, detect
+from seqattn.distributed.comm import PeerError
+from seqattn.ops import trusted_ids
+from seqattn.optim import Adam
+from seqattn.packed import flat
+from seqattn.trainer import Trainer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import mpi_worker  # noqa: E402 - the worker's data and model, for the one-process runs here
+
+# ------------------------------------------------------------------------- the launcher's word
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None),
+    ({"PMI_RANK": "1", "PMI_SIZE": "4", "MPI_LOCALRANKID": "1", "MPI_LOCALNRANKS": "2"},
+     ("MPICH or Intel MPI (Hydra)", 1, 4, 1, 2)),
+    ({"OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "8", "OMPI_COMM_WORLD_LOCAL_RANK": "1",
+      "OMPI_COMM_WORLD_LOCAL_SIZE": "2", "PMIX_RANK": "3"}, ("Open MPI", 3, 8, 1, 2)),
+    ({"PMIX_RANK": "0"}, ("PMIx", 0, None, None, None)),
+    ({"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_LOCALID": "0"}, ("Slurm (srun)", 2, 4, 0, None)),
+    ({"SLURM_PROCID": "0", "SLURM_NTASKS": "4"}, None),  # a batch script's own shell: one process
+    ({"PMI_RANK": "0", "PMI_SIZE": "1"}, ("MPICH or Intel MPI (Hydra)", 0, 1, None, None)),
+])
+def test_the_launchers_environment_says_whether_this_is_one_of_several(env, expected):
+    launch = detect(env)
+    assert (launch and (launch.launcher, launch.rank, launch.size, launch.local_rank, launch.local_size)) == expected
+    if launch is not None:
+        assert launch.several == (launch.size != 1)
+
+
+def test_one_process_is_rank_0_of_1_and_its_parts_are_everything():
+    assert (ONE.rank, ONE.size, ONE.root) == (0, 1, True)
+    assert ONE.part(7) == slice(0, 7) and ONE.sum(3.5) == 3.5 and ONE.gather("a") == ["a"]
+
+
+def test_parts_are_contiguous_near_equal_and_cover_everything():
+    class Rank(type(ONE)):
+        def __init__(self, rank, size):
+            self.rank, self.size = rank, size
+
+    for n in (0, 1, 5, 37):
+        for size in (1, 2, 3, 8):
+            parts = [range(n)[Rank(r, size).part(n)] for r in range(size)]
+            assert [i for p in parts for i in p] == list(range(n))
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_a_failure_in_a_shared_or_agreed_step_ends_every_rank_alike():
+    """share: rank 0 makes, the others get it or its failure; agree: all fail if one does. Every
+    rank raises, marked as met on every rank, so none waits and rank 0 alone reports it."""
+    from fake_nccl import ThreadComm, World, run_ranks
+
+    world = World(3)
+
+    def share(rank):
+        comm = ThreadComm(world, rank)
+        got = comm.share(lambda: {"codec": "fitted"})
+        try:
+            comm.share(lambda: open("/nonexistent/data.tsv"))
+        except (OSError, PeerError) as exc:
+            return got, type(exc).__name__, str(exc), exc.on_every_rank
+
+    got = run_ranks(3, share)
+    assert [g[0] for g in got] == [{"codec": "fitted"}] * 3
+    assert got[0][1] == "FileNotFoundError" and {g[1] for g in got[1:]} == {"PeerError"}
+    assert "rank 0 of 3: No such file or directory (/nonexistent/data.tsv)" in got[1][2] and all(g[3] for g in got)
+
+    def agree(rank):
+        comm = ThreadComm(world, rank)
+        try:
+            comm.agree(lambda: 1 / (rank != 2))
+        except (ZeroDivisionError, PeerError) as exc:
+            return type(exc).__name__, str(exc)
+
+    assert run_ranks(3, agree) == [("PeerError", "rank 2 of 3: division by zero")] * 2 + [("ZeroDivisionError", "division by zero")]
+
+
+# ----------------------------------------------------------------------------------- threads
+
+
+def test_threads_are_chosen_flag_first_then_the_variable_then_the_blas_then_the_default():
+    assert threads.choose("3", env={"SEQATTN_THREADS": "2"}) == (3, "--threads")
+    assert threads.choose(None, env={"SEQATTN_THREADS": "2", "OMP_NUM_THREADS": "4"}) == (2, "SEQATTN_THREADS")
+    assert threads.choose(None, env={"OPENBLAS_NUM_THREADS": "4"}) == (None, "OPENBLAS_NUM_THREADS")
+    assert threads.choose("auto", processes=2, env={"OMP_NUM_THREADS": "4"}) == (threads.default_threads(2), "default")
+    assert [threads.default_threads(p, n) for p, n in ((1, 1), (1, 2), (2, 2), (1, 16), (4, 16))] == [1, 1, 1, 15, 3]
+    assert threads.oversubscribed(1, 2, n_cores=2) is None
+    assert "2 processes x 2 BLAS threads on 2 cores" in threads.oversubscribed(2, 2, n_cores=2)
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ValueError, match="threads takes a number of threads of at least 1, or auto"):
+            threads.choose(bad)
+
+
+def test_set_threads_reaches_the_blas_numpy_loaded_and_the_variable_applies_once(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    before = threads.blas_threads()
+    if before is None:
+        pytest.skip("threadpoolctl finds no BLAS in this numpy")
+    try:
+        assert threads.set_threads(1) == 1 and threads.blas_threads() == 1
+        assert threads.apply_environment({"SEQATTN_THREADS": "2"}) is None  # chosen already: left as it is
+        monkeypatch.setattr(threads, "_set", False)
+        assert threads.apply_environment({"SEQATTN_THREADS": "2"}) == 2 and threads.blas_threads() == 2
+    finally:
+        threads.set_threads(before)
+
+
+def _run_cli(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "seqattn", *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--threads", "0"], "--threads takes a number of threads of at least 1, or auto; got '0'"),
+    (["--dist-timeout", "0"], "--dist-timeout must be a number of seconds above 0, got 0.0"),
+    (["--distributed", "mpi"], "argument --distributed: invalid choice"),
+])
+def test_bad_thread_and_distributed_options_are_one_line_errors(tmp_path, flags, message):
+    r = _run_cli("train", "--task", "addition", "--examples", "200", "--epochs", "1", "--save", str(tmp_path / "m.npz"), *flags)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_plain_run_never_imports_mpi4py_and_sets_its_threads(tmp_path):
+    code = ("import sys; from seqattn.cli import main; "
+            "rc = main(['train', '--task', 'addition', '--examples', '300', '--epochs', '1', '--hidden', '8', '--quiet', "
+            f"'--threads', '1', '--save', {str(tmp_path / 'm.npz')!r}]); "
+            "from seqattn.threads import blas_threads; "
+            "print(rc, 'mpi4py' in sys.modules, blas_threads())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_", "SLURM_"))}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    rc, imported, blas = r.stdout.split()[-3:]
+    assert (rc, imported) == ("0", "False"), r.stderr
+    assert blas in ("1", "None")
+
+
+# ------------------------------------------------------------------ NCCL on the strict stand-in
+
+
+def _nccl_ranks(size, work):
+    """``work(rank, comm)`` on ``size`` thread ranks of the stand-in, each with an NcclCommunicator
+    over a ThreadComm -> their results."""
+    from fake_nccl import ThreadComm, World, run_ranks
+    from seqattn import backend
+    from seqattn.distributed.nccl import NcclCommunicator
+
+    world = World(size)
+
+    def rank(r):
+        with backend.use_backend("cupy"):  # the stand-in, which install() made the backend's cupy
+            return work(r, NcclCommunicator(ThreadComm(world, r)))
+
+    return run_ranks(size, rank)
+
+
+def test_nccl_a_step_queues_one_all_reduce_of_the_packed_buffer_and_never_waits_on_the_host():
+    from strict_cupy import COUNTS, install
+
+    x, t, codec = mpi_worker.pairs()
+    plan = Trainer(mpi_worker.model(codec), Adam(), batch_size=16).plan(x, t, 1)
+    with install():
+        def work(rank, comm):
+            model = mpi_worker.model(codec, dtype="float32")
+            trainer = Trainer(model, Adam(), batch_size=16, max_grad=1.0, progress=False, comm=comm)
+            share = plan.share(rank, 2)
+            batches = [(to_device(x[b][:, :sw]), to_device(t[b][:, :tw])) for b, sw, tw in share[:3]]
+            trainer.step(*batches[0], 0.5)  # the first step makes the optimizer's slots
+            comm.bcast(None)  # every rank past its first step
+            if rank == 0:
+                COUNTS.reset()
+            comm.bcast(None)
+            calls = len(comm._nccl.calls)
+            with trusted_ids():  # as in Trainer.fit, which checks the ids on the host before the first epoch
+                for xb, tb in batches[1:]:
+                    trainer.step(xb, tb, 0.5)
+            comm.bcast(None)  # every rank past its steps
+            reads = (COUNTS.to_host, COUNTS.syncs, COUNTS.to_device)
+            comm.bcast(None)
+            buffer = flat(model.grads)[0]
+            return comm._nccl.calls[calls:], buffer.data.ptr, buffer.size, to_numpy(flat(model.params)[0]), reads
+
+        got = _nccl_ranks(2, work)
+    assert got[0][4] == (0, 0, 0)  # two steps on each of two ranks: no copy either way, no synchronisation
+    for calls, ptr, size, _, _ in got:
+        assert calls == [("allReduce", ptr, size, 7, 0x5EA77)] * 2  # the whole buffer, float32, on the current stream
+    np.testing.assert_array_equal(got[0][3], got[1][3])
+
+
+def test_nccl_two_ranks_train_what_one_process_trains():
+    """On the stand-in, a rank whose weights start elsewhere gets rank 0's by NCCL's broadcast, and
+    an epoch over two ranks' shares gives the one-process weights."""
+    from strict_cupy import install
+
+    x, t, codec = mpi_worker.pairs()
+    with install():
+        one = Trainer(mpi_worker.model(codec), Adam(0.01), batch_size=16, progress=False, log=lambda s: None)
+        one.fit(to_device(x), to_device(t), 1)
+        expected = to_numpy(flat(one.model.params)[0])
+
+        def work(rank, comm):
+            model = mpi_worker.model(codec, seed=rank)  # rank 1 starts from other weights
+            Trainer(model, Adam(0.01), batch_size=16, progress=False, log=lambda s: None, comm=comm).fit(x, t, 1)
+            return to_numpy(flat(model.params)[0])
+
+        got = _nccl_ranks(2, work)
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_allclose(got[0], expected, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ MPI, 2 ranks
+
+try:
+    import mpi4py  # noqa: F401
+
+    MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+    WHY = "needs mpiexec (MPICH: pip install mpich)"
+except ImportError:
+    MPIEXEC, WHY = None, "needs mpi4py and an MPI (pip install 'seqattn[mpi]')"
+mpi = pytest.mark.skipif(MPIEXEC is None, reason=WHY)
+WORKER = os.path.join(HERE, "mpi_worker.py")
+TRAIN = ["--hidden", "16", "--wordvec", "8", "--batch-size", "16", "--lr", "0.01", "--quiet"]
+
+
+def mpirun(*args, n=2, cwd=None):
+    """``timeout 120 mpiexec -n N python ARGS`` (a hard bound on every launch) -> (result, seconds)."""
+    start = time.monotonic()
+    r = subprocess.run(["timeout", "120", MPIEXEC, "-n", str(n), sys.executable, *args], capture_output=True, text=True,
+                       timeout=150, cwd=cwd)
+    return r, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Pairs of many lengths: bucketed batches of 16, and a short last one."""
+    path = tmp_path_factory.mktemp("corpus") / "pairs.tsv"
+    words = mpi_worker._words(150, 2)
+    path.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
+    return str(path)
+
+
+@mpi
+def test_two_ranks_give_what_one_process_gives_and_hold_the_same_weights(tmp_path):
+    """The exact gradient of the global batch: shares weighted by their target tokens, summed.
+    Bucketed text with a short last batch, where per-rank means (also run, planted in the worker)
+    give another model. Every rank ends with the same bits; rank 1 started from other weights."""
+    r, _ = mpirun(WORKER, "equal", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    one = mpi_worker.train(ONE)
+    ranks = [np.load(tmp_path / f"tokens-{k}.npy") for k in (0, 1)]
+    np.testing.assert_array_equal(ranks[0], ranks[1])
+    np.testing.assert_allclose(ranks[0], flat(one.model.params)[0], rtol=1e-9, atol=1e-12)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [h["accuracy"] for h in history] == [h["accuracy"] for h in one.history]
+    np.testing.assert_allclose([h["loss"] for h in history], [h["loss"] for h in one.history], rtol=1e-12)
+    means = np.load(tmp_path / "means-0.npy")
+    assert not np.allclose(means, flat(one.model.params)[0], rtol=1e-6, atol=1e-9)
+
+
+@mpi
+def test_only_rank_0_writes_and_prints(tmp_path, corpus):
+    """Rank 0 runs in one folder and rank 1 in another, with the same relative outputs: rank 1's
+    stays empty, and every line is printed once."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    train = ["-m", "seqattn", "train", "--data", corpus, *TRAIN[:-1], "--epochs", "2", "--save", "m.npz", "--keep-best",
+             "--plot", "p.png"]
+    start = time.monotonic()
+    r = subprocess.run(["timeout", "120", MPIEXEC, "-n", "1", "-wdir", str(a), sys.executable, *train,
+                        ":", "-n", "1", "-wdir", str(b), sys.executable, *train], capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(os.listdir(a)) == ["m-best.npz", "m.npz", "p-attention.png", "p.png"] and os.listdir(b) == []
+    assert r.stdout.count("epoch   1") == 1 and r.stdout.count("epoch   2") == 1 and "on each of 2 ranks" in r.stdout
+    assert time.monotonic() - start < 120
+
+
+def _weights(path):
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if k.startswith(("model/", "optimizer/"))}
+
+
+def _history(path):
+    from seqattn.checkpoint import read
+
+    return read(path)[1]["trainer"]["history"]
+
+
+@mpi
+def test_a_checkpoint_resumes_on_any_number_of_ranks(tmp_path, corpus):
+    """Resumed on 2, 1 or 2 ranks after an epoch on 2, 2 or 1, three epochs give what three
+    uninterrupted epochs on 2 ranks give: the same bits on as many ranks, and up to the order of
+    the sums on another number. (A constant rate, so that one epoch is where three would be.)"""
+    train = ["-m", "seqattn", "train", "--data", corpus, *TRAIN, "--schedule", "constant"]
+    assert mpirun(*train, "--epochs", "3", "--save", str(tmp_path / "full.npz"))[0].returncode == 0
+    assert mpirun(*train, "--epochs", "1", "--save", str(tmp_path / "r22.npz"))[0].returncode == 0
+    shutil.copy(tmp_path / "r22.npz", tmp_path / "r21.npz")
+    assert subprocess.run([sys.executable, *train, "--epochs", "1", "--save", str(tmp_path / "r12.npz")], timeout=120).returncode == 0
+    for name, n in (("r22", 2), ("r21", 1), ("r12", 2)):
+        path = str(tmp_path / f"{name}.npz")
+        r, _ = mpirun(*train, "--epochs", "3", "--resume", path, "--save", path, n=n)
+        assert r.returncode == 0 and "resumed from" in r.stdout, r.stderr[-2000:]
+    full, hist = _weights(tmp_path / "full.npz"), _history(tmp_path / "full.npz")
+    for name in ("r22", "r21", "r12"):
+        got = _weights(tmp_path / f"{name}.npz")
+        assert got.keys() == full.keys() and [h["epoch"] for h in _history(tmp_path / f"{name}.npz")] == [1, 2, 3]
+        for k in full:
+            if name == "r22":
+                np.testing.assert_array_equal(got[k], full[k], err_msg=k)
+            else:
+                np.testing.assert_allclose(got[k], full[k], rtol=1e-4, atol=1e-6, err_msg=f"{name}: {k}")
+        np.testing.assert_allclose([h["loss"] for h in _history(tmp_path / f"{name}.npz")], [h["loss"] for h in hist],
+                                   rtol=0 if name == "r22" else 1e-5)
+
+
+@mpi
+@pytest.mark.parametrize("kind, flags, said", [
+    ("raise", [], "seqattn train: error on rank 1 of 2: a failure planted on rank 1"),
+    ("stall", ["--dist-timeout", "2"], "rank 0 of 2 waited more than 2 s in the gradient all-reduce: another rank stalled"),
+])
+def test_a_rank_that_fails_or_stalls_ends_the_whole_job(tmp_path, corpus, kind, flags, said):
+    """Not a hang: the job ends with a failing status and the rank's one line, well within the
+    hard timeout (the bound here is generous: it is about liveness, not speed)."""
+    r, seconds = mpirun(WORKER, kind, "train", "--data", corpus, *TRAIN, "--epochs", "50", "--save", str(tmp_path / "m.npz"),
+                        *flags)
+    assert r.returncode not in (0, 124) and said in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert seconds < 60
+
+
+@mpi
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path, corpus):
+    """Every rank sees the summed loss, so every rank stops at the same point with the same error:
+    one line, status 2, and epoch 1's checkpoint kept."""
+    r, _ = mpirun(WORKER, "nan", "train", "--data", corpus, *TRAIN, "--epochs", "3", "--save", str(tmp_path / "m.npz"))
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.count("error") == 1 and "the loss became nan in epoch 2" in r.stderr
+    assert [h["epoch"] for h in _history(tmp_path / "m.npz")] == [1]
+
+
+@mpi
+def test_an_error_before_training_is_reported_once(tmp_path):
+    r, _ = mpirun("-m", "seqattn", "train", "--data", str(tmp_path / "missing.tsv"), "--save", str(tmp_path / "m.npz"))
+    assert r.returncode == 2 and r.stderr.count("seqattn train: error:") == 1 and "missing.tsv" in r.stderr, r.stderr
