@@ -3,8 +3,9 @@
 BEFORE and AFTER are checkouts of seqattn (``git worktree add /tmp/before HEAD~1`` makes one).
 Each round runs one process per checkout, alternately, at 1 thread, and times the cases that the
 design's speed promises are stated in: TimeLSTM and TimeAttention forward + backward at the date
-task's shape, 20 training steps of the date attention model, the evaluation of 600 dates, and
-the update (clipping and Adam) and 20 training steps of a two-block Transformer.
+task's shape, 20 training steps of the date attention model, an epoch of 20 batches of it
+through the Trainer, the evaluation of 600 dates, and the update (clipping and Adam) and 20
+training steps of a two-block Transformer.
 Alternating rounds keep a busy or throttled machine from favouring one side; the table gives
 every round and the ratio of the medians. Results go to benchmarks/results/<name>.json.
 
@@ -69,6 +70,12 @@ def cases():
             opt.update(model.params, model.grads)
 
     out["train-20-steps"] = median(steps, repeat=3, warmup=1)
+    from seqattn.trainer import Trainer
+
+    def epoch():  # the Trainer's loop around the same steps: batch plan, progress off, loss read once
+        Trainer(model, opt, batch_size=128, max_grad=5.0, progress=False, log=lambda s: None).fit(x[:2560], t[:2560], 1)
+
+    out["trainer-epoch-20-batches"] = median(epoch, repeat=3, warmup=1)
     out["eval-600"] = median(lambda: exact_match(model, xt, tt, vocab.start_id), repeat=5, warmup=1)
     # the Transformer: many small weights (92 arrays with two blocks a side), so the update's own cost shows
     model = TransformerSeq2seq(len(vocab), 128, 4, 2, 256, seed=0, dropout=0.0)
