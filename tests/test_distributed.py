@@ -358,3 +358,29 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path, corpus):
 def test_an_error_before_training_is_reported_once(tmp_path):
     r, _ = mpirun("-m", "seqattn", "train", "--data", str(tmp_path / "missing.tsv"), "--save", str(tmp_path / "m.npz"))
     assert r.returncode == 2 and r.stderr.count("seqattn train: error:") == 1 and "missing.tsv" in r.stderr, r.stderr
+
+
+@mpi
+def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tmp_path, corpus):
+    """Ctrl-C (SIGINT to the launcher, which passes it to the ranks) ends the job, not a hang, and the
+    checkpoint of the last finished epoch is whole."""
+    import signal
+
+    from seqattn.checkpoint import read
+
+    save = tmp_path / "m.npz"
+    proc = subprocess.Popen(["timeout", "120", MPIEXEC, "-n", "2", sys.executable, "-m", "seqattn", "train", "--data", corpus,
+                             *TRAIN, "--epochs", "1000", "--save", str(save)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 100
+        while not save.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert save.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint yet"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode not in (0, 124) and "interrupted" in err, err[-2000:]
+    assert read(save)[1]["trainer"]["epoch"] >= 1
