@@ -17,9 +17,11 @@ import os
 
 import numpy as np
 
+from .install import install_hint
+
 BACKENDS = ("numpy", "cupy")
 _CHOICES = BACKENDS + ("auto",)
-_GPU_HINT = "install the GPU extra with `pip install seqattn[gpu]` (CUDA 12) or `pip install seqattn[cuda13]`"
+_GPU_HINT = f"install cupy: `{install_hint('gpu')}` for CUDA 12, or `{install_hint('cuda13')}`"
 
 
 class BackendError(RuntimeError):

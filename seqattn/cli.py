@@ -67,7 +67,7 @@ def _parser():
     t.add_argument("--test", metavar="FILE", help="pairs to score once, after training")
     t.add_argument("--columns", help="the tab-separated columns of source and target, from 1 (default 1,2; 2,1 swaps)")
     t.add_argument("--tokens", choices=TOKENS, help="char (default), word (words and punctuation) or subword "
-                   "(sentencepiece, trained on the training split; needs seqattn[text])")
+                   "(sentencepiece, trained on the training split; needs the [text] extra)")
     t.add_argument("--lower", action="store_true", default=None, help="lower-case word and subword tokens")
     t.add_argument("--vocab-size", type=int, help="subword pieces per side (default 8000; fewer if the data has fewer)")
     t.add_argument("--subword-type", choices=SUBWORD_TYPES, help="unigram (default) or bpe")

@@ -53,7 +53,7 @@ def exact_match(model, x, t, start_id, batch_size=EVAL_BATCH, beam_width=1, stop
 
 def text_scores(hypotheses, references, lowercase=False):
     """Corpus BLEU and chrF of detokenised ``hypotheses`` against one reference each, from
-    sacrebleu (``pip install seqattn[text]``) -> {"bleu": float, "chrf": float} (0-100)."""
+    sacrebleu (the ``[text]`` extra) -> {"bleu": float, "chrf": float} (0-100)."""
     from .data.tokens import require
 
     sacrebleu = require("sacrebleu", what="BLEU and chrF")

@@ -1,11 +1,13 @@
 """Pictures: the accuracy curve of a run and attention heatmaps. Needs matplotlib
-(``pip install seqattn[plot]``); nothing else in seqattn does."""
+(the ``[plot]`` extra); nothing else in seqattn does."""
 
 from __future__ import annotations
 
 import os
 
 import numpy as np
+
+from .install import install_hint
 
 
 def pyplot():
@@ -16,7 +18,7 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RuntimeError("plots need matplotlib: pip install seqattn[plot]") from None
+        raise RuntimeError(f"plots need matplotlib: {install_hint('plot')}") from None
     return plt
 
 

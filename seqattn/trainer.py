@@ -61,7 +61,7 @@ def _progress(total, desc, enabled):
         return None
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # progress bars are optional: pip install seqattn[progress]
+    except ImportError:  # progress bars are optional: the [progress] extra
         return None
     return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
 

@@ -26,7 +26,7 @@ def test_set_and_context_switch_back():
 def test_cupy_missing_says_how_to_install(monkeypatch):
     monkeypatch.setattr(backend, "_cupy", None)
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
-    with pytest.raises(backend.BackendError, match=r"pip install seqattn\[gpu\]"):
+    with pytest.raises(backend.BackendError, match=r"pip install 'cupy-cuda12x>=13' \(the \[gpu\] extra of seqattn-dlfs2\)"):
         backend.set_backend("cupy")
     assert backend.gpu_available() is False
     assert backend.set_backend("auto") == "numpy"

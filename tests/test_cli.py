@@ -77,7 +77,7 @@ def test_cupy_backend_without_gpu_is_a_clear_error(trained, capsys):
     if gpu_available():
         pytest.skip("a GPU is present here")
     err = _error(capsys, ["predict", "--backend", "cupy", "--model", str(trained[2]), "abc"])
-    assert "seqattn[gpu]" in err or "no CUDA device" in err
+    assert "cupy-cuda12x" in err or "no CUDA device" in err
 
 
 def test_attention_needs_attention_model(tmp_path, capsys):

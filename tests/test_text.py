@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(os.path.dirname(HERE), "data", "eng-fra-5k.tsv")  # Tatoeba pairs; attribution in column 3
 
 needs_spm = pytest.mark.skipif(not any(os.path.isdir(os.path.join(p, "sentencepiece")) for p in sys.path if p),
-                               reason="needs sentencepiece (pip install seqattn[text])")
+                               reason="needs sentencepiece (the [text] extra)")
 
 
 def _corpus_lines():
@@ -119,7 +119,7 @@ def test_subword_tokens_round_trip_and_are_reproducible(kind):
 
 def test_a_missing_extra_names_the_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "sentencepiece", None)
-    with pytest.raises(MissingExtra, match=r"pip install 'seqattn\[text\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install 'sentencepiece>=0.1.99' 'sacrebleu>=2.3' \(the \[text\] extra"):
         require("sentencepiece", what="--tokens subword")
     rc = main(["train", "--data", CORPUS, "--tokens", "subword", "--epochs", "1", "--save", str(tmp_path / "m.npz")])
     err = capsys.readouterr().err.strip()
@@ -200,7 +200,7 @@ def test_generating_in_length_order_changes_no_output():
 
 # ----------------------------------------------------------------------------- scores
 needs_sacrebleu = pytest.mark.skipif(not any(os.path.isdir(os.path.join(p, "sacrebleu")) for p in sys.path if p),
-                                     reason="needs sacrebleu (pip install seqattn[text])")
+                                     reason="needs sacrebleu (the [text] extra)")
 
 
 @needs_sacrebleu

@@ -8,7 +8,7 @@
   gives the text back with its spacing (runs of whitespace become one space; a ``￭`` in the
   text itself is dropped). ``lower=True`` lower-cases first.
 - ``subword``: a sentencepiece model (unigram or BPE) trained on the training split, one per side;
-  its bytes are kept in the codec, and so in every checkpoint. Needs ``pip install seqattn[text]``.
+  its bytes are kept in the codec, and so in every checkpoint. Needs the ``[text]`` extra.
 
 ``normalise(text)`` is what ``join(split(text))`` gives back: the text as the model sees it.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import re
+
+from ..install import install_hint
 
 JOINER = "\uffed"  # ￭, as in OpenNMT's tokenizer
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -35,7 +37,7 @@ def require(module, extra="text", what=None):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingExtra(f"{what or module} needs the {module} package: pip install 'seqattn[{extra}]'") from None
+        raise MissingExtra(f"{what or module} needs the {module} package: {install_hint(extra)}") from None
 
 
 class CharTokens:

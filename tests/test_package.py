@@ -1,0 +1,65 @@
+"""What a new user installs: this project under a name of its own, with its license and metadata,
+and install commands that fetch nothing that is not ours."""
+
+import os
+import re
+
+import pytest
+
+from seqattn.install import DISTRIBUTION, EXTRAS, install_hint
+
+tomllib = pytest.importorskip("tomllib")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(*parts):
+    with open(os.path.join(ROOT, *parts), encoding="utf-8") as f:
+        return f.read()
+
+
+def _project():
+    return tomllib.loads(_read("pyproject.toml"))["project"]
+
+
+def test_the_distribution_has_a_name_of_its_own_and_its_metadata():
+    project = _project()
+    assert project["name"] == DISTRIBUTION and project["name"] != "seqattn"  # "seqattn" on the index is another project
+    assert project["license"] == "MIT" and "MIT License" in _read("LICENSE")
+    assert project["urls"] and project["classifiers"] and len(project["description"]) > 40
+    assert project["scripts"] == {"seqattn": "seqattn.cli:main"}
+
+
+def test_the_install_hints_name_what_each_extra_brings():
+    extras = _project()["optional-dependencies"]
+    for extra, packages in EXTRAS.items():
+        assert tuple(extras[extra]) == packages
+        assert f"[{extra}] extra of {DISTRIBUTION}" in install_hint(extra)
+        assert not re.search(r"pip install \S*seqattn", install_hint(extra))
+
+
+# An install argument that is ours: the checkout (".", "./x", with extras), a path to a wheel or
+# an option; a bare name is a package from the index.
+OURS = re.compile(r"""^['"]?(\.|\./|/|dist/)""")
+
+
+@pytest.mark.parametrize("path", ["README.md", "benchmarks/README.md", ".ci/run"])
+def test_every_install_command_installs_this_project_or_a_named_dependency(path):
+    text = _read(*path.split("/"))
+    commands = re.findall(r"pip install ([^`\n&|;#]*)", text)
+    assert commands
+    for command in commands:
+        for arg in command.split():
+            if arg.startswith("-") or OURS.match(arg):
+                continue
+            name = re.split(r"[\[<>=@ ]", arg.strip("'\""))[0].lower()
+            assert name not in ("seqattn", DISTRIBUTION), f"{path}: `pip install {command.strip()}` fetches {name} from the index"
+            assert name in ("torch", "pip"), f"{path}: `pip install {command.strip()}` installs {name}, which is not ours"
+
+
+def test_the_readme_starts_with_the_two_commands():
+    text = _read("README.md")
+    first = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    commands = [ln for ln in first.splitlines() if ln and not ln.startswith("#")]
+    assert len(commands) == 2
+    assert "pip install '.[all]'" in commands[0] and "seqattn train --task" in commands[0]
+    assert "pip install '.[test]'" in commands[1] and "pytest" in commands[1]
