@@ -291,7 +291,6 @@ def _prepare(args, say):
 def cmd_train(args):
     from .backend import get_backend
     from .metrics import evaluate
-    from .optim import Schedule, make_optimizer
     from .trainer import Trainer
 
     say = _printer(args.json)
@@ -300,12 +299,9 @@ def cmd_train(args):
     run = comm.share(lambda: _prepare(args, say))  # rank 0 checks and reads; every rank gets the same run
     opts, codec, train, valid, test = run.opts, run.codec, run.train, run.valid, run.test
     longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, test) if p is not None)
-    model = opts.model_class.from_codec(codec, opts.sizes(), opts.own, seed=opts.seed, init=opts.init, longest=longest)
-    trainer = Trainer(model, make_optimizer(opts.optimizer, opts.lr, **opts.optimizer_options()), batch_size=opts.batch_size,
-                      max_grad=opts.max_grad or None, seed=opts.seed, progress=not args.quiet, log=say,
-                      stop_id=codec.stop_id, codec=codec, meta={"data": run.name},
-                      schedule=Schedule(opts.schedule, opts.warmup, floor=opts.lr_floor),
-                      label_smoothing=opts.label_smoothing, keep_best=run.best, patience=args.patience,
+    model = opts.make_model(codec, longest)
+    trainer = Trainer(model, opts.make_optimizer(), **opts.trainer_options(), progress=not args.quiet, log=say,
+                      codec=codec, meta={"data": run.name}, keep_best=run.best, patience=args.patience,
                       scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
                       monitor="chrf" if run.text_scores else "accuracy", comm=comm)
     split = "valid" if args.valid else "test"

@@ -73,6 +73,25 @@ class Options:
         """The optimizer's hyperparameters besides the rate."""
         return {"beta1": self.beta1, "beta2": self.beta2} if self.optimizer == "adam" else {}
 
+    def make_model(self, codec, longest=0):
+        """The untrained model these options describe, for the data ``codec`` reads (``longest``:
+        the longest sequence of the data, for models whose size depends on it)."""
+        return self.model_class.from_codec(codec, self.sizes(), self.own, seed=self.seed, init=self.init, longest=longest)
+
+    def make_optimizer(self):
+        from .optim import make_optimizer
+
+        return make_optimizer(self.optimizer, self.lr, **self.optimizer_options())
+
+    def trainer_options(self):
+        """The Trainer's arguments that these options set: batch size, clipping, seed, schedule and
+        label smoothing (``Trainer(model, opts.make_optimizer(), **opts.trainer_options())``
+        trains as ``seqattn train`` does)."""
+        from .optim import Schedule
+
+        return dict(batch_size=self.batch_size, max_grad=self.max_grad or None, seed=self.seed,
+                    schedule=Schedule(self.schedule, self.warmup, floor=self.lr_floor), label_smoothing=self.label_smoothing)
+
 
 COMMON = tuple(f.name for f in fields(Options) if f.name not in ("epochs", "own"))
 
@@ -142,6 +161,12 @@ def resolve(given, task=None, resumed=None):
     _check(chosen, given)
     cls.check_options({**{arg: chosen[k] for k, arg in cls.sizes.items()}, **{k: chosen[k] for k in cls.options if k in chosen}})
     return Options(**{k: chosen.get(k) for k in COMMON + ("epochs",)}, own={k: chosen[k] for k in cls.options if k in chosen}), taken
+
+
+def recipe(model=TRAINING["model"], task=None, **given):
+    """The options ``seqattn train --model MODEL`` runs with on ``task`` (None: a data file), with
+    ``given`` options (by name: lr, epochs, dropout, ...) over the defaults -> Options."""
+    return resolve({"model": model, **given}, task)[0]
 
 
 def _check(o, given):

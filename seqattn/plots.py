@@ -10,12 +10,15 @@ import numpy as np
 from .install import install_hint
 
 
-def pyplot():
-    """matplotlib.pyplot on a file-only backend, or a one-line RuntimeError naming the extra."""
+def pyplot(file_only=True):
+    """matplotlib.pyplot (on a file-only backend unless ``file_only`` is False: then on whatever
+    backend the user has, so that a notebook shows the figure), or a one-line RuntimeError naming
+    what to install."""
     try:
         import matplotlib
 
-        matplotlib.use("Agg")
+        if file_only:
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise RuntimeError(f"plots need matplotlib: {install_hint('plot')}") from None
@@ -28,9 +31,19 @@ def _save(fig, path):
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def plot_history(history, path, title=None):
-    """Test accuracy (and training loss) per epoch -> PNG at ``path``."""
-    plt = pyplot()
+def _finish(plt, fig, path):
+    """Save ``fig`` as PNG at ``path`` and close it; with no path, show it -> the figure."""
+    if path is None:
+        plt.show()
+        return fig
+    _save(fig, path)
+    plt.close(fig)
+    return fig
+
+
+def plot_history(history, path, title=None, ylim=None):
+    """Test accuracy (and training loss) per epoch -> PNG at ``path`` (None: shown)."""
+    plt = pyplot(file_only=path is not None)
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     if any("accuracy" in h for h in history):
@@ -40,11 +53,26 @@ def plot_history(history, path, title=None):
     ax2 = ax.twinx()
     ax2.plot(epochs, [h["loss"] for h in history], color="tab:red", linestyle="--", label="training loss")
     ax2.set_ylabel("loss")
+    if ylim is not None:
+        ax2.set_ylim(*ylim)
     ax.set_xlabel("epoch")
     ax.set_title(title or "training")
     ax.grid(alpha=0.3)
-    _save(fig, path)
-    plt.close(fig)
+    return _finish(plt, fig, path)
+
+
+def plot_losses(losses, interval, ylim=None, path=None):
+    """The book's training curve: the mean loss of every ``interval`` batches -> PNG at ``path``
+    (None: shown)."""
+    plt = pyplot(file_only=path is not None)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.arange(1, len(losses) + 1) * interval, losses, label="train")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    return _finish(plt, fig, path)
 
 
 def plot_attention(weights, sources, outputs, path, titles=None):
@@ -64,8 +92,7 @@ def plot_attention(weights, sources, outputs, path, titles=None):
         ax.set_ylabel("output")
         if titles:
             ax.set_title(titles[k], fontsize=9)
-    _save(fig, path)
-    plt.close(fig)
+    _finish(plt, fig, path)
 
 
 def attention_figure(model, codec, texts, path):

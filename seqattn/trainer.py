@@ -114,9 +114,12 @@ class Trainer:
         self.scorer, self.monitor = scorer, monitor
         self.batch_size, self.max_grad, self.seed = batch_size, max_grad, seed
         self.progress, self.log = progress, log
-        self.eval_batch_size, self.stop_id = eval_batch_size, stop_id
+        self.eval_batch_size = eval_batch_size
+        # generation stops at the codec's end symbol, as evaluate() and the command do
+        self.stop_id = stop_id if stop_id is not None or codec is None else codec.stop_id
         self.meta = meta or {}
         self.codec = codec
+        self.eval_interval, self.loss_list, self._reported = None, [], 0.0  # the book's fit(eval_interval=...) and its losses
         self.report_every = report_every
         self.comm = comm or ONE
         self.grad_hook = grad_hook if self.comm.size == 1 else _then(self.comm.allreduce_grads, grad_hook)
@@ -177,11 +180,13 @@ class Trainer:
         an epoch wherever it is made."""
         return batch_plan(x, t, self.batch_size, np.random.default_rng([self.seed, epoch]), self.model.pad_id)
 
-    def fit(self, x, t, epochs, x_test=None, t_test=None, start_id=0, checkpoint=None, resume=None):
+    def fit(self, x, t, epochs=None, x_test=None, t_test=None, start_id=None, checkpoint=None, resume=None, *,
+            max_epoch=None, batch_size=None, max_grad=None, eval_interval=None):
         model, comm = self.model, self.comm
         if resume is not None:
             self.restore(resume)
             self._log(f"resumed from {resume} after epoch {self.epoch}")
+        epochs, start_id = self._book_arguments(epochs, start_id, max_epoch, batch_size, max_grad, eval_interval)
         N = len(x)
         if N == 0:
             raise ValueError("no training examples")
@@ -231,6 +236,8 @@ class Trainer:
                             rate = tokens[i] / max(time.perf_counter() - start, 1e-9)
                             bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{rate:,.0f}")
                             bar.update((i + 1) - bar.n)
+                    if self.eval_interval and (i + 1) % self.eval_interval == 0:
+                        self._book_report(total, epoch, i + 1, n_batches, start)
             with comm.watch("the end of the epoch"):
                 mean = comm.sum(float(to_numpy(total))) / n_batches  # reading the loss waits for the device's work
             seconds = time.perf_counter() - start
@@ -266,6 +273,52 @@ class Trainer:
     def _log(self, message):
         if self.comm.root:
             self.log(message)
+
+    # ------------------------------------------------------------------------ the book's way
+    def _book_arguments(self, epochs, start_id, max_epoch, batch_size, max_grad, eval_interval):
+        """The book's ``fit(x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20)``
+        beside this one's: ``max_epoch`` is that many more epochs (the book calls ``fit(...,
+        max_epoch=1)`` once per epoch), ``batch_size`` and ``max_grad`` replace the Trainer's, and
+        ``eval_interval`` logs the mean loss of every that many batches as the book prints it and
+        keeps it in ``loss_list`` for ``plot()``. -> (the epoch to train up to, the start id)."""
+        if epochs is not None and max_epoch is not None:
+            raise TypeError("fit takes epochs (train up to that epoch) or the book's max_epoch (that many more), not both")
+        if epochs is None:
+            epochs = self.epoch + (10 if max_epoch is None else max_epoch)  # the book's default: 10 epochs
+        if batch_size is not None:
+            self.batch_size = batch_size
+        if max_grad is not None:
+            self.max_grad = max_grad
+        if eval_interval is not None:
+            if eval_interval < 1:
+                raise ValueError(f"eval_interval must be at least 1 batch, got {eval_interval}")
+            self.eval_interval = eval_interval
+        if start_id is None:
+            start_id = self.codec.start_id if self.codec is not None else 0
+        return epochs, start_id
+
+    def _book_report(self, total, epoch, iteration, n_batches, start):
+        """The book's line every ``eval_interval`` batches: ``| epoch 1 |  iter 20 / 351 | time
+        3[s] | loss 2.56``, the mean loss of those batches (one read-back of the loss, summed
+        over the ranks)."""
+        with self.comm.watch("reading the loss"):
+            done = self.comm.sum(float(to_numpy(total)))
+        loss = (done - self._reported if iteration > self.eval_interval else done) / self.eval_interval
+        self._reported = done
+        self.loss_list.append(loss)
+        self._log(f"| epoch {epoch} |  iter {iteration} / {n_batches} | time {time.perf_counter() - start:.0f}[s] | loss {loss:.2f}")
+
+    def plot(self, ylim=None, path=None):
+        """The book's ``plot()``: the training loss of every ``eval_interval`` batches (or of every
+        epoch, with the test accuracy, when fit had no ``eval_interval``). Shown on matplotlib's
+        current backend (a notebook draws it inline), or saved as PNG at ``path`` -> the figure."""
+        from .plots import plot_history, plot_losses
+
+        if self.loss_list:
+            return plot_losses(self.loss_list, self.eval_interval, ylim=ylim, path=path)
+        if not self.history:
+            raise ValueError("nothing to plot: train with fit first")
+        return plot_history(self.history, path, ylim=ylim)
 
     def _out_of_patience(self):
         if self.patience is None or not self.history or self.monitor not in self.history[-1]:
