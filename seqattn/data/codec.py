@@ -19,6 +19,7 @@ import numpy as np
 from .text import (
     DataError, detect_format, encode_fixed, pad_rows, pairs_vocab, parse_pairs, parse_qa, qa_vocab, read_lines, split_order,
 )
+from .tasks import INPUT_PROBLEMS
 from .tokens import CharTokens, make_tokens, tokens_from_meta
 from .vocab import Vocab
 
@@ -41,10 +42,14 @@ class Codec:
     """``Codec(vocab, format, reverse, source_width, target_width, target_vocab=None, tokens=None,
     target_tokens=None, columns=(0, 1))``: ``vocab`` and ``tokens`` read the source side,
     ``target_vocab`` and ``target_tokens`` (the same as the source's when not given) the target
-    side; ``columns`` are the two tab-separated fields a "tsv" file's pairs are read from."""
+    side; ``columns`` are the two tab-separated fields a "tsv" file's pairs are read from.
+
+    What training showed, so that inputs outside it are warned of: ``task`` (the built-in task's
+    name, or None) and, for the book's fixed-width format, ``positions``: the characters that
+    training questions had at each position (None: not recorded, as in checkpoints of 0.3.0)."""
 
     def __init__(self, vocab, format, reverse=False, source_width=None, target_width=None, *, target_vocab=None,
-                 tokens=None, target_tokens=None, columns=(0, 1)):
+                 tokens=None, target_tokens=None, columns=(0, 1), task=None, positions=None):
         if format not in ("qa", "tsv"):
             raise ValueError(f"unknown data format {format!r}: expected 'qa' or 'tsv'")
         self.vocab, self.format, self.reverse = vocab, format, reverse
@@ -53,6 +58,7 @@ class Codec:
         self.target_tokens = target_tokens if target_tokens is not None else self.tokens
         self.columns = tuple(columns)
         self.source_width, self.target_width = source_width, target_width
+        self.task, self.positions = task, positions
         if self.vocab.pad_id != self.target_vocab.pad_id:
             raise ValueError("the source and target vocabularies must give <pad> the same id")
 
@@ -64,7 +70,9 @@ class Codec:
         "qa": the book's one character vocabulary; "tsv": one vocabulary per side, tokens seen fewer
         than ``min_count`` times and beyond the ``max_vocab`` most frequent become <unk>."""
         if format == "qa":
-            return cls(qa_vocab(srcs, tgts), "qa", reverse, len(srcs[0]), len(tgts[0]))
+            width = len(srcs[0])
+            positions = ["".join(sorted({q[i] for q in srcs})) for i in range(width)]
+            return cls(qa_vocab(srcs, tgts), "qa", reverse, width, len(tgts[0]), positions=positions)
         src_tok = make_tokens(tokens, srcs, lower, vocab_size, subword_type, seed)
         tgt_tok = make_tokens(tokens, tgts, lower, vocab_size, subword_type, seed) if tokens == "subword" else src_tok
         S, U = [src_tok.split(x) for x in srcs], [tgt_tok.split(x) for x in tgts]
@@ -135,13 +143,20 @@ class Codec:
 
     def input_warnings(self, texts):
         """What ``texts`` (inputs to answer) hold that training never showed the model, as
-        warnings; a DataError for an empty input."""
+        warnings: inputs outside the built-in task's range or format, characters at positions
+        where no training question had them, inputs longer than any in training, tokens outside
+        the vocabulary; a DataError for an empty input."""
         for k, text in enumerate(texts, 1):
             if not text.strip():
                 raise DataError(f"input {k} is empty; give the text to answer")
-        if self.format != "tsv":
-            return []
         warnings = []
+        problem = INPUT_PROBLEMS.get(self.task)
+        if problem is not None:  # a built-in task knows its range and formats better than positions can
+            warnings += [p for p in map(problem, texts) if p is not None]
+        elif self.format == "qa":
+            warnings += [w for w in map(self._position_warning, texts) if w is not None]
+        if self.format == "qa":
+            return warnings
         pieces = [self.tokens.split(t) for t in texts]
         longest = max(len(p) for p in pieces)
         if longest > self.source_width:
@@ -152,6 +167,19 @@ class Codec:
             shown = ", ".join(map(repr, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
             warnings.append(f"{shown} not in the model's vocabulary, read as <unk>")
         return warnings
+
+    def _position_warning(self, text):
+        """The first character of a fixed-width ``text`` that no training question had at its
+        place, as a warning (None when every one was seen there, or nothing was recorded)."""
+        if self.positions is None or len(text) > self.source_width:
+            return None  # too long for the model at all: encoding it is the error
+        for i, ch in enumerate(text.ljust(self.source_width)):
+            if ch not in self.positions[i]:
+                what = "a space" if ch == " " else repr(ch)
+                longest = max((i for i, seen in enumerate(self.positions) if seen != " "), default=-1) + 1
+                beyond = f" (the longest training question has {longest} characters)" if i >= longest else ""
+                return f"{text!r}: no training question had {what} at character {i + 1}{beyond}; the answer is a guess"
+        return None
 
     # ------------------------------------------------------------------------ ids -> text
     def decode(self, ids):
@@ -195,6 +223,10 @@ class Codec:
         meta = {"vocab": self.vocab.to_dict(), "format": self.format, "reverse": self.reverse,
                 "source_width": self.source_width, "target_width": self.target_width,
                 "tokens": self.tokens.to_meta(), "columns": list(self.columns)}
+        if self.task is not None:
+            meta["task"] = self.task
+        if self.positions is not None:
+            meta["positions"] = list(self.positions)
         if self.target_vocab is not self.vocab:
             meta["target_vocab"] = self.target_vocab.to_dict()
         if self.target_tokens is not self.tokens:
@@ -207,7 +239,7 @@ class Codec:
         return cls(Vocab.from_dict(meta["vocab"]), meta["format"], meta["reverse"], meta["source_width"], meta["target_width"],
                    target_vocab=Vocab.from_dict(meta["target_vocab"]) if "target_vocab" in meta else None, tokens=tokens,
                    target_tokens=tokens_from_meta(meta["target_tokens"]) if "target_tokens" in meta else None,
-                   columns=meta.get("columns", (0, 1)))
+                   columns=meta.get("columns", (0, 1)), task=meta.get("task"), positions=meta.get("positions"))
 
 
 class Dataset(NamedTuple):
@@ -254,6 +286,7 @@ def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_s
     if fitted:
         fit_on = range(len(srcs)) if fmt == "qa" else train_idx  # the book fits its vocabulary on every line
         codec = Codec.fit([srcs[i] for i in fit_on], [tgts[i] for i in fit_on], fmt, reverse, **text_options)
+        codec.task = task
     dropped = 0
     ls, lt = codec.token_lengths([srcs[i] for i in train_idx], [tgts[i] for i in train_idx])
     if max_length is not None:

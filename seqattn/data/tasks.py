@@ -10,6 +10,7 @@ date:     a date from 1970 to 2020 in one of many human formats -> ``YYYY-MM-DD`
 from __future__ import annotations
 
 import datetime
+import re
 
 import numpy as np
 
@@ -30,8 +31,13 @@ DATE_FORMATS = [
     lambda d: f"{MONTHS[d.month - 1]} {d.day} {d.year}",                     # september 27 1994
     lambda d: f"{WEEKDAYS[d.weekday()][:3]}, {MONTHS[d.month - 1][:3]} {d.day}, {d.year}",  # tue, sep 25, 1984
 ]
+# The same formats as ``strptime`` patterns, to read an input back (in the same order; names are
+# matched in any case; a test holds the two lists together).
+DATE_PATTERNS = ["%B %d, %Y", "%b %d, %Y", "%A, %B %d, %Y", "%m/%d/%y", "%m/%d/%Y", "%d %B %Y", "%d %b %Y",
+                 "%d.%m.%y", "%B %d %Y", "%a, %b %d, %Y"]
 CASES = [str.lower, str.title, str.upper]
 FIRST, LAST = datetime.date(1970, 1, 1), datetime.date(2020, 12, 31)
+ADDITION_DIGITS = 3  # each operand has 1 to 3 digits
 
 
 ADDITION_PAIRS = 1000 * 1001 // 2  # unordered pairs {a, b} of numbers 0..999
@@ -78,3 +84,39 @@ def date_lines(n=50000, seed=0):
 
 
 TASKS = {"addition": addition_lines, "date": date_lines}
+
+
+# ------------------------------------------------------------------ inputs outside a task
+def addition_input_problem(text):
+    """Why ``text`` is not a question of the addition task (None when it is one)."""
+    m = re.fullmatch(r"(\d+)\+(\d+)", text.strip())
+    if m is None:
+        return f"{text!r} is not in the addition task's form 'a+b' (digits and one '+', no spaces)"
+    top = 10**ADDITION_DIGITS - 1
+    if any(len(n) > ADDITION_DIGITS or (len(n) > 1 and n[0] == "0") for n in m.groups()):
+        return f"{text!r}: the addition task's numbers are 0 to {top}, written without leading zeros"
+    return None
+
+
+def parse_date(text):
+    """The date ``text`` writes in one of the date task's formats, or None."""
+    for pattern in DATE_PATTERNS:
+        try:
+            return datetime.datetime.strptime(text.strip(), pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def date_input_problem(text):
+    """Why ``text`` is not a question of the date task (None when it is one)."""
+    d = parse_date(text)
+    if d is None:
+        examples = ", ".join(repr(f(datetime.date(1994, 9, 27))) for f in DATE_FORMATS[:4])
+        return f"{text!r} is in none of the date task's formats (such as {examples})"
+    if not FIRST <= d <= LAST:
+        return f"{text!r} is {d.isoformat()}, outside the dates the task was trained on ({FIRST.year} to {LAST.year})"
+    return None
+
+
+INPUT_PROBLEMS = {"addition": addition_input_problem, "date": date_input_problem}
