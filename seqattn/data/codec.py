@@ -17,9 +17,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .text import (
-    DataError, detect_format, encode_fixed, pad_rows, pairs_vocab, parse_pairs, parse_qa, qa_vocab, read_lines, split_order,
+    SPLIT_SEED, TEST_RATIO, DataError, detect_format, encode_fixed, pad_rows, pairs_vocab, parse_pairs, parse_qa, qa_vocab,
+    read_lines, split_order,
 )
-from .tasks import INPUT_PROBLEMS
+from .tasks import EXAMPLES, INPUT_PROBLEMS
 from .tokens import CharTokens, make_tokens, tokens_from_meta
 from .vocab import Vocab
 
@@ -251,8 +252,9 @@ class Dataset(NamedTuple):
     train_lines: np.ndarray  # the file's line number of each training pair
 
 
-def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_seed=0, codec=None, *, lines=None,
-                 source=None, valid=None, test=None, max_length=None, test_ratio=0.1, check_lengths=None, **text_options):
+def load_dataset(task=None, path=None, reverse=False, seed=SPLIT_SEED, n=EXAMPLES, data_seed=0, codec=None, *, lines=None,
+                 source=None, valid=None, test=None, max_length=None, test_ratio=TEST_RATIO, check_lengths=None,
+                 **text_options):
     """A built-in task, a file or ``lines`` -> Dataset(train, valid, test, codec, dropped, train_lines).
 
     Without ``valid`` (a file) the valid split is the seeded ``test_ratio`` of the data. A new
@@ -315,7 +317,7 @@ def load_dataset(task=None, path=None, reverse=False, seed=1984, n=50000, data_s
     return Dataset(train, valid, test, codec, dropped, train_idx + 1)
 
 
-def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
+def load_qa(lines, seed=SPLIT_SEED, reverse=False, test_ratio=TEST_RATIO, source="data"):
     """The book's format from lines -> (x_train, t_train), (x_test, t_test), vocab."""
     d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio)
     if d.codec.format != "qa":
@@ -323,7 +325,7 @@ def load_qa(lines, seed=1984, reverse=False, test_ratio=0.1, source="data"):
     return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec.vocab
 
 
-def load_pairs(lines, seed=1984, reverse=False, test_ratio=0.1, source="data", **text_options):
+def load_pairs(lines, seed=SPLIT_SEED, reverse=False, test_ratio=TEST_RATIO, source="data", **text_options):
     """``source<TAB>target`` lines -> (x_train, t_train), (x_test, t_test), codec. The codec
     (vocabularies, tokens) is fitted on the training split; ``text_options`` as ``Codec.fit``'s."""
     d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio, **text_options)

@@ -40,10 +40,11 @@ FIRST, LAST = datetime.date(1970, 1, 1), datetime.date(2020, 12, 31)
 ADDITION_DIGITS = 3  # each operand has 1 to 3 digits
 
 
+EXAMPLES = 50000  # generated for a task unless told otherwise
 ADDITION_PAIRS = 1000 * 1001 // 2  # unordered pairs {a, b} of numbers 0..999
 
 
-def addition_lines(n=50000, seed=0):
+def addition_lines(n=EXAMPLES, seed=0):
     """``n`` lines like ``16+75  _91  ``. At most ADDITION_PAIRS distinct pairs exist, and the
     rarest are drawn rarely: asking for more than can be found in a bounded number of rounds is
     a DataError, never an endless loop."""
@@ -70,7 +71,7 @@ def addition_lines(n=50000, seed=0):
     return lines
 
 
-def date_lines(n=50000, seed=0):
+def date_lines(n=EXAMPLES, seed=0):
     """``n`` lines like ``September 27, 1994           _1994-09-27``."""
     rng = np.random.default_rng(seed)
     days = rng.integers(0, (LAST - FIRST).days + 1, n).tolist()

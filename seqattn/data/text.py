@@ -41,7 +41,10 @@ def read_lines(path):
     return lines
 
 
-def split_order(n, seed=1984, test_ratio=0.1):
+SPLIT_SEED, TEST_RATIO = 1984, 0.1  # the seeded held-out tenth of a task or a file
+
+
+def split_order(n, seed=SPLIT_SEED, test_ratio=TEST_RATIO):
     """A seeded shuffle of ``n`` examples -> (training indices, test indices): the last
     ``test_ratio`` of the shuffle is the test split."""
     order = np.random.default_rng(seed).permutation(n)

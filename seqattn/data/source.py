@@ -1,0 +1,117 @@
+"""Where a run's pairs came from, recorded in its checkpoint, so that the splits it trained and
+was scored on can be found again: a built-in task is generated again from its name, size and
+seed; a file is read again and must be the same file (its size and SHA-256 are recorded).
+
+The splits: "train" (what the model was trained on, before ``--max-length``), "held-out" (what
+every epoch was scored on: the seeded tenth, or the ``--valid`` file) and "test" (the ``--test``
+file, when the run had one)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from .tasks import TASKS
+from .text import SPLIT_SEED, TEST_RATIO, DataError, read_lines, split_order
+
+SPLITS = ("held-out", "train", "test")
+
+
+def fingerprint(path):
+    """A file as a checkpoint records it: {"path" (absolute), "bytes", "sha256"}."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def describe(task=None, path=None, examples=None, data_seed=0, valid=None, test=None):
+    """The record of a run's data for its checkpoint's meta (JSON)."""
+    meta = {"split_seed": SPLIT_SEED, "test_ratio": TEST_RATIO}
+    if task is not None:
+        meta.update(task=task, examples=examples, data_seed=data_seed)
+    else:
+        meta["file"] = fingerprint(path)
+    for key, value in (("valid", valid), ("test", test)):
+        if value is not None:
+            meta[key] = fingerprint(value)
+    return meta
+
+
+def is_same_file(record, path):
+    """Whether ``path`` holds the very bytes that ``record`` (a fingerprint) describes."""
+    return (record is not None and os.path.isfile(path) and os.path.getsize(path) == record["bytes"]
+            and fingerprint(path)["sha256"] == record["sha256"])
+
+
+def _lines_of(record, what, where):
+    path = record["path"]
+    if not os.path.isfile(path):
+        raise DataError(f"{where}: {what} {path!r} that it was trained with is not there any more; "
+                        "give the pairs to score with --data")
+    if not is_same_file(record, path):
+        raise DataError(f"{where}: {what} {path!r} has changed since training (it was {record['bytes']:,} bytes with "
+                        f"SHA-256 {record['sha256'][:12]}...), so its splits cannot be found again; give the pairs "
+                        "to score with --data")
+    return read_lines(path)
+
+
+def split_lines(meta, where="the checkpoint"):
+    """A run's data record -> {split: the lines of that split, in the data's own format}
+    ("test" only when the run had a --test file)."""
+    if "task" in meta:
+        lines = TASKS[meta["task"]](meta["examples"], meta.get("data_seed", 0))
+    else:
+        lines = _lines_of(meta["file"], "the data file", where)
+    if "valid" in meta:
+        train, held_out = lines, _lines_of(meta["valid"], "the --valid file", where)
+    else:
+        train_idx, valid_idx = split_order(len(lines), meta.get("split_seed", SPLIT_SEED), meta.get("test_ratio", TEST_RATIO))
+        train, held_out = [lines[i] for i in train_idx], [lines[i] for i in valid_idx]
+    splits = {"train": train, "held-out": held_out}
+    if "test" in meta:
+        splits["test"] = _lines_of(meta["test"], "the --test file", where)
+    return splits
+
+
+def source_name(meta):
+    """How a data record is named in messages: "task date" or the file's path."""
+    return f"task {meta['task']}" if "task" in meta else meta["file"]["path"]
+
+
+def write_splits(splits, folder, suffix, force=False):
+    """Write each split's lines to ``folder``/SPLIT``suffix`` (UTF-8, one pair a line) -> the
+    paths. An existing file is refused unless ``force``."""
+    paths = {name: os.path.join(folder, f"{name}{suffix}") for name in splits}
+    existing = [p for p in paths.values() if os.path.exists(p)]
+    if existing and not force:
+        raise DataError(f"{existing[0]!r} exists; choose another folder or overwrite with --force")
+    os.makedirs(folder, exist_ok=True)
+    for name, path in paths.items():
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(line + "\n" for line in splits[name])
+    return paths
+
+
+def resumed_data(meta, task=None, data=None, examples=None, valid=None, test=None, where="the checkpoint"):
+    """A resumed run given no ``task`` or ``data`` trains on its checkpoint's own: its data
+    record ``meta`` -> ({"task", "data", "examples", "valid", "test"}, the names taken from it).
+    A recorded file must still be there and the same."""
+    chosen = {"task": task, "data": data, "examples": examples, "valid": valid, "test": test}
+    if task is not None or data is not None:
+        return chosen, []
+    if not meta:
+        raise DataError(f"{where} does not record its data (it was written by an earlier version); give --task or --data")
+    if "task" in meta:
+        chosen.update(task=meta["task"], examples=examples if examples is not None else meta["examples"])
+        taken = ["task"] + (["examples"] if examples is None else [])
+    else:
+        _lines_of(meta["file"], "the data file", where)  # there, and the same
+        chosen["data"], taken = meta["file"]["path"], ["data"]
+    for key in ("valid", "test"):
+        if chosen[key] is None and key in meta:
+            _lines_of(meta[key], f"the --{key} file", where)
+            chosen[key] = meta[key]["path"]
+            taken.append(key)
+    return chosen, taken

@@ -1,0 +1,110 @@
+"""eval scores the split a model was tested on: the checkpoint records its data (a task by name
+and seed, a file by size and SHA-256), so eval needs no --data; splits are written to files;
+--resume alone trains on the checkpoint's own data."""
+
+import json
+import os
+
+import pytest
+
+from seqattn.cli import main
+
+WORDS = ["abc", "ba", "cab", "aa", "bcb", "ca", "acb", "b", "abca", "cc", "bac", "cba"]
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("evalsplit")
+    data = d / "pairs.tsv"
+    data.write_text("".join(f"{w}\t{w[::-1]}\n" for w in WORDS * 25))
+    ckpt = d / "m.npz"
+    rc = main(["train", "--data", str(data), "--model", "attention", "--epochs", "3", "--hidden", "24", "--wordvec", "8",
+               "--lr", "0.02", "--batch-size", "32", "--save", str(ckpt), "--quiet"])
+    assert rc == 0
+    return d, data, ckpt
+
+
+def test_eval_without_data_gives_the_training_runs_last_score(text_run, capsys, tmp_path):
+    pytest.importorskip("sacrebleu")
+    d, data, ckpt = text_run
+    from seqattn.checkpoint import read
+
+    last = read(ckpt)[1]["trainer"]["history"][-1]
+    capsys.readouterr()
+    assert main(["eval", "--model", str(ckpt), "--json"]) == 0
+    scores = _json(capsys)
+    assert scores["n"] == 30  # the held-out tenth of 300 pairs
+    for key in ("accuracy", "bleu", "chrf"):
+        assert scores[key] == pytest.approx(last[key], abs=1e-9), key
+    assert main(["eval", "--model", str(ckpt), "--data", str(data), "--json"]) == 0  # the whole file: training pairs too
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n"] == 300
+    assert "is the file the model was trained on" in captured.err
+
+
+def test_eval_without_data_on_a_task_regenerates_its_split(tmp_path, capsys):
+    ckpt = tmp_path / "add.npz"
+    assert main(["train", "--task", "addition", "--model", "peeky", "--reverse", "--epochs", "2", "--examples", "2000",
+                 "--hidden", "24", "--quiet", "--json", "--save", str(ckpt)]) == 0
+    last = _json(capsys)["history"][-1]
+    assert main(["eval", "--model", str(ckpt), "--json"]) == 0
+    scores = _json(capsys)
+    assert scores["n"] == 200 and scores["accuracy"] == last["accuracy"]
+    assert main(["eval", "--model", str(ckpt), "--split", "train", "--json"]) == 0
+    assert _json(capsys)["n"] == 1800
+
+
+def test_splits_are_written_and_score_as_the_checkpoint_did(text_run, tmp_path, capsys):
+    d, data, ckpt = text_run
+    out = tmp_path / "splits"
+    assert main(["splits", "--model", str(ckpt), "--out", str(out)]) == 0
+    train, held = (out / "train.tsv").read_text().splitlines(), (out / "held-out.tsv").read_text().splitlines()
+    assert len(train) == 270 and len(held) == 30
+    assert sorted(train + held) == sorted(data.read_text().splitlines())
+    capsys.readouterr()
+    assert main(["eval", "--model", str(ckpt), "--json"]) == 0
+    own = _json(capsys)
+    assert main(["eval", "--model", str(ckpt), "--data", str(out / "held-out.tsv"), "--json"]) == 0
+    assert _json(capsys)["accuracy"] == own["accuracy"]
+    assert main(["splits", "--model", str(ckpt), "--out", str(out)]) == 2  # not over files already there
+    assert "exists" in capsys.readouterr().err
+    assert main(["splits", "--task", "date", "--examples", "100", "--out", str(tmp_path / "date")]) == 0
+    assert len((tmp_path / "date" / "held-out.txt").read_text().splitlines()) == 10
+
+
+def test_a_changed_or_missing_data_file_is_refused_in_one_line(tmp_path, capsys):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{w}\t{w[::-1]}\n" for w in WORDS * 5))
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--hidden", "8", "--quiet", "--save", str(ckpt)]) == 0
+    data.write_text(data.read_text() + "abc\tcba\n")
+    capsys.readouterr()
+    assert main(["eval", "--model", str(ckpt)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has changed since training" in err
+    os.unlink(data)
+    assert main(["eval", "--model", str(ckpt)]) == 2
+    assert "is not there any more" in capsys.readouterr().err
+    assert main(["eval", "--model", str(ckpt), "--split", "test"]) == 2
+
+
+def test_resume_without_task_or_data_takes_the_checkpoints(tmp_path, capsys):
+    ckpt = tmp_path / "add.npz"
+    assert main(["train", "--task", "addition", "--model", "peeky", "--epochs", "1", "--examples", "1000", "--hidden", "16",
+                 "--quiet", "--save", str(ckpt)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--quiet", "--save", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "--task, --examples," in out and "900 training" in out
+    assert main(["train", "--epochs", "1"]) == 2
+    assert "needs --task or --data" in capsys.readouterr().err
+
+
+def test_a_0_3_0_checkpoint_asks_for_data(capsys):
+    path = os.path.join(os.path.dirname(__file__), "data", "v0.3.0", "add-peeky.npz")
+    assert main(["eval", "--model", path]) == 2
+    assert "give --data" in capsys.readouterr().err
