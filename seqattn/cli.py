@@ -16,7 +16,9 @@ from .layers import SCORES
 from .models import MODELS
 from .optim import OPTIMIZERS, SCHEDULES
 from .errors import OptionError
-from .options import DATA, TRAINING, check_count, model_option_takers, resolve, resolve_data
+from .data.source import SPLITS
+from .data.tasks import EXAMPLES, TASKS
+from .options import DATA, TRAINING, check_count, data_default, describe_default, model_option_takers, resolve, resolve_data
 
 # How the models' own options are spelt on the command line: option -> (flag, choices, help).
 # Which model takes which option, and its default, is the models' ``options``.
@@ -60,50 +62,64 @@ def _parser():
     # Training options default to None so that a resumed run can tell what was given from what
     # was not; the defaults are filled in by seqattn.options.resolve.
     t = sub.add_parser("train", help="train a model on a built-in task or a data file")
-    src = t.add_mutually_exclusive_group(required=True)
-    src.add_argument("--task", choices=["addition", "date"], help="a built-in task (50,000 generated examples)")
-    src.add_argument("--data", metavar="FILE", help="the book's 'question_answer' lines, or source<TAB>target pairs")
+    src = t.add_mutually_exclusive_group()  # one of them, or --resume (whose data is taken)
+    src.add_argument("--task", choices=list(TASKS), help="a built-in task, generated (see --examples); the seeded tenth "
+                     "is held out and scored after every epoch")
+    src.add_argument("--data", metavar="FILE", help="the book's 'question_answer' lines, or source<TAB>target pairs; the "
+                     "seeded tenth is held out (or --valid). With --resume, the checkpoint's own data is the default")
     t.add_argument("--valid", metavar="FILE", help="pairs to score after every epoch (default: a seeded tenth of --data)")
     t.add_argument("--test", metavar="FILE", help="pairs to score once, after training")
     t.add_argument("--columns", help="the tab-separated columns of source and target, from 1 (default 1,2; 2,1 swaps)")
-    t.add_argument("--tokens", choices=TOKENS, help="char (default), word (words and punctuation) or subword "
-                   "(sentencepiece, trained on the training split; needs the [text] extra)")
-    t.add_argument("--lower", action="store_true", default=None, help="lower-case word and subword tokens")
-    t.add_argument("--vocab-size", type=int, help="subword pieces per side (default 8000; fewer if the data has fewer)")
-    t.add_argument("--subword-type", choices=SUBWORD_TYPES, help="unigram (default) or bpe")
-    t.add_argument("--min-count", type=int, help="tokens seen fewer times become <unk> (default 1)")
-    t.add_argument("--max-vocab", type=int, help="keep at most this many of the most frequent tokens per side")
-    t.add_argument("--max-length", type=int, help="leave out training pairs with more tokens than this on a side")
+    t.add_argument("--tokens", choices=TOKENS, help="char, word (words and punctuation) or subword (sentencepiece, "
+                   f"trained on the training split; needs the [text] extra) (default {data_default('tokens')})")
+    t.add_argument("--lower", action="store_true", default=None, help="lower-case word and subword tokens (default "
+                   f"{data_default('lower')})")
+    t.add_argument("--vocab-size", type=int, help=f"subword pieces per side (default {data_default('vocab_size')}; fewer "
+                   "if the data has fewer)")
+    t.add_argument("--subword-type", choices=SUBWORD_TYPES, help=f"unigram or bpe (default {data_default('subword_type')})")
+    t.add_argument("--min-count", type=int, help=f"tokens seen fewer times become <unk> (default {data_default('min_count')})")
+    t.add_argument("--max-vocab", type=int, help="keep at most this many of the most frequent tokens per side (default: all)")
+    t.add_argument("--max-length", type=int, help="leave out training pairs with more tokens than this on a side "
+                   "(default: keep all)")
     kinds = list(MODELS)
-    t.add_argument("--model", choices=kinds, help=f"{', '.join(kinds)} (default {TRAINING['model']})")
+    t.add_argument("--model", choices=kinds, help=f"the model: {', '.join(kinds)} (default {TRAINING['model']})")
     for key, (flag, choices, helptext) in MODEL_FLAGS.items():  # the models' own options
         takes = model_option_takers(key)
         default = MODELS[takes[0]].options[key]
-        helptext = f"{helptext} ({', '.join(takes)}; default {default})"
+        helptext = f"{helptext} (of {', '.join(takes)}; default {describe_default(key)})"
         if isinstance(default, bool):
             t.add_argument(flag, dest=key, action="store_true", default=None, help=helptext)
         else:
             t.add_argument(flag, dest=key, type=type(default), choices=choices, help=helptext)
-    t.add_argument("--reverse", action="store_true", default=None, help="reverse the source sequences (the book's trick)")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--hidden", type=int, help="LSTM width, or the Transformer's d_model (default 128)")
-    t.add_argument("--wordvec", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--max-grad", type=float, help="clip the gradient norm to this (0: no clipping)")
-    t.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {TRAINING['optimizer']})")
-    t.add_argument("--beta1", type=float, help="Adam's beta1 (default 0.9)")
-    t.add_argument("--beta2", type=float, help="Adam's beta2 (default 0.999)")
+    t.add_argument("--reverse", action="store_true", default=None, help=f"reverse the source sequences, the book's trick "
+                   f"(default {describe_default('reverse')})")
+    t.add_argument("--epochs", type=int, help=f"epochs to train (default {describe_default('epochs')})")
+    t.add_argument("--batch-size", type=int, help=f"pairs per update (default {describe_default('batch_size')})")
+    t.add_argument("--hidden", type=int, help=f"LSTM width, or the Transformer's d_model (default {describe_default('hidden')})")
+    t.add_argument("--wordvec", type=int, help=f"width of the LSTM models' embeddings (default {describe_default('wordvec')})")
+    t.add_argument("--lr", type=float, help=f"learning rate, where the schedule starts (default {describe_default('lr')})")
+    t.add_argument("--max-grad", type=float, help=f"clip the gradient norm to this, 0: no clipping (default "
+                   f"{describe_default('max_grad')})")
+    t.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {describe_default('optimizer')})")
+    t.add_argument("--beta1", type=float, help=f"Adam's beta1 (default {describe_default('beta1')})")
+    t.add_argument("--beta2", type=float, help=f"Adam's beta2 (default {describe_default('beta2')})")
     t.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the updates: constant, rsqrt (warm-up then "
-                   "1/sqrt), cosine (default) or linear decay to --lr-floor by the last epoch")
-    t.add_argument("--warmup", type=int, help="updates of linear warm-up (default 0; 200 for the Transformer)")
-    t.add_argument("--lr-floor", type=float, help="where cosine and linear decay end, as a fraction of --lr (default 0.1)")
-    t.add_argument("--label-smoothing", type=float, help="train towards (1 - e) one-hot + e / V (default 0)")
-    t.add_argument("--keep-best", action="store_true", help="also keep the checkpoint of the best test accuracy (NAME-best.npz)")
-    t.add_argument("--patience", type=int, help="stop after this many epochs without a better test accuracy")
-    t.add_argument("--init", choices=["default", "book"], help="weight initialisation: 'book' is the book's (embeddings at 1/100 scale)")
-    t.add_argument("--seed", type=int, help="seed of the weights, batches and dropout (default 0)")
-    t.add_argument("--examples", type=int, default=50000, help="examples generated for --task")
+                   "1/sqrt), cosine or linear decay to --lr-floor by the last epoch (default "
+                   f"{describe_default('schedule')})")
+    t.add_argument("--warmup", type=int, help=f"updates of linear warm-up (default {describe_default('warmup')})")
+    t.add_argument("--lr-floor", type=float, help="where cosine and linear decay end, as a fraction of --lr (default "
+                   f"{describe_default('lr_floor')})")
+    t.add_argument("--label-smoothing", type=float, help="train towards (1 - e) one-hot + e / V (default "
+                   f"{describe_default('label_smoothing')})")
+    t.add_argument("--keep-best", action="store_true", help="also keep the checkpoint of the best held-out score as "
+                   "NAME-best.npz: exact match, or chrF on text pairs (default off)")
+    t.add_argument("--patience", type=int, help="stop after this many epochs without a better held-out score (exact "
+                   "match, or chrF on text pairs; default: never stop early)")
+    t.add_argument("--init", choices=["default", "book"], help="weight initialisation: 'book' is the book's (embeddings "
+                   f"at 1/100 scale; default: {describe_default('init')})")
+    t.add_argument("--seed", type=int, help=f"seed of the weights, batches and dropout (default {describe_default('seed')})")
+    t.add_argument("--examples", type=int, help=f"examples generated for --task (default {EXAMPLES:,}; with --resume, "
+                   "the checkpoint's)")
     t.add_argument("--backend", **backend)
     t.add_argument("--threads", **threads)
     t.add_argument("--distributed", choices=["auto", "off"], default="auto", help="auto (default): data-parallel over the "
@@ -111,34 +127,53 @@ def _parser():
     t.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS", help="end the job when a rank has waited "
                    "this long for the others (a rank stalled or died; default 600)")
     t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME-MODEL.npz)")
-    t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run")
+    t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run: its options, "
+                   "vocabulary and data (--task or --data, --valid, --test, --examples) are taken unless given")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --save with a new run")
     t.add_argument("--plot", metavar="PATH", help="save the accuracy curve as PNG (and attention maps for attention models)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--json", action="store_true", help="print the history as JSON at the end (log lines go to stderr)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar (default: a bar when tqdm is installed)")
+    t.add_argument("--json", action="store_true", help="print the history as JSON at the end; log lines go to "
+                   "standard error (default off)")
 
-    e = sub.add_parser("eval", help="exact match (and BLEU and chrF for text pairs) of a checkpoint on every line of a file")
-    e.add_argument("--model", required=True, metavar="PATH")
-    e.add_argument("--data", required=True, metavar="FILE")
-    e.add_argument("--json", action="store_true")
-    e.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
+    checkpoint = dict(required=True, metavar="PATH", help="a checkpoint written by seqattn train")
+    beam = dict(type=int, default=1, help="beam width (default 1: greedy)")
+    e = sub.add_parser("eval", help="exact match (and BLEU and chrF for text pairs) of a checkpoint on the held-out pairs "
+                       "it was scored on in training, or on a file")
+    e.add_argument("--model", **checkpoint)
+    e.add_argument("--data", metavar="FILE", help="score every pair of this file (default: a split of the checkpoint's own "
+                   "data, see --split)")
+    e.add_argument("--split", choices=SPLITS, help="which split of the checkpoint's own data: held-out (the default: what "
+                   "every epoch was scored on, the seeded tenth or --valid), train, or test (its --test file)")
+    e.add_argument("--json", action="store_true", help="print the scores as one JSON object (default off)")
+    e.add_argument("--beam", **beam)
     e.add_argument("--backend", **backend)
     e.add_argument("--threads", **threads)
-    e.add_argument("--show", type=int, default=5, help="examples to show")
+    e.add_argument("--show", type=int, default=5, help="examples to print with their answers (default 5)")
 
     r = sub.add_parser("predict", help="answer questions with a checkpoint")
-    r.add_argument("--model", required=True, metavar="PATH")
-    r.add_argument("--beam", type=int, default=1)
+    r.add_argument("--model", **checkpoint)
+    r.add_argument("--beam", **beam)
     r.add_argument("--backend", **backend)
     r.add_argument("--threads", **threads)
-    r.add_argument("text", nargs="+")
+    r.add_argument("text", nargs="+", help="the questions or sentences to answer")
 
-    a = sub.add_parser("attention", help="draw the attention of one example")
-    a.add_argument("--model", required=True, metavar="PATH")
-    a.add_argument("--out", required=True, metavar="FILE.png")
+    a = sub.add_parser("attention", help="draw what the model attends to while it answers, one row per text")
+    a.add_argument("--model", **checkpoint)
+    a.add_argument("--out", required=True, metavar="FILE.png", help="the PNG to write")
     a.add_argument("--backend", **backend)
     a.add_argument("--threads", **threads)
-    a.add_argument("text")
+    a.add_argument("text", nargs="+", help="one or more questions or sentences")
+
+    w = sub.add_parser("splits", help="write the train, held-out (and test) splits of a checkpoint's data, or of a task "
+                       "or file, to files")
+    of = w.add_mutually_exclusive_group(required=True)
+    of.add_argument("--model", metavar="PATH", help="the splits a checkpoint was trained and scored on")
+    of.add_argument("--task", choices=list(TASKS), help="the splits that seqattn train --task would make")
+    of.add_argument("--data", metavar="FILE", help="the splits that seqattn train --data would make")
+    w.add_argument("--examples", type=int, help=f"examples generated for --task (default {EXAMPLES:,})")
+    w.add_argument("--out", required=True, metavar="DIR", help="the folder to write train, held-out and test files into "
+                   "(.txt for the book's format, .tsv for pairs)")
+    w.add_argument("--force", action="store_true", help="overwrite split files already there (default off)")
     return p
 
 
@@ -159,14 +194,14 @@ def _one_process(args):
     _set_threads(args.threads, ONE, lambda *a: print(*a, file=sys.stderr))
 
 
-def _load(path):
+def _load(path, with_meta=False):
     from .checkpoint import CheckpointError
     from .models import load
 
     ck = load(path)
     if ck.codec is None:
         raise CheckpointError(f"{path!r} has no vocabulary or data format inside; it was not saved by `seqattn train`")
-    return ck.model, ck.codec
+    return (ck.model, ck.codec, ck.meta) if with_meta else (ck.model, ck.codec)
 
 
 def _check_plots():
@@ -204,6 +239,22 @@ def _data_options(args, resumed):
     return options
 
 
+def _data_of(args, resumed):
+    """The data to train on: --task or --data, or a resumed run's own (with its --valid, --test
+    and --examples) -> the options taken from the checkpoint."""
+    from .data.source import resumed_data
+
+    if args.task is None and args.data is None and not args.resume:
+        raise UsageError("train needs --task or --data (or --resume, which takes the checkpoint's)")
+    if not args.resume:
+        return []
+    chosen, taken = resumed_data(resumed.get("source"), args.task, args.data, args.examples, args.valid, args.test,
+                                 where=repr(args.resume))
+    for key, value in chosen.items():
+        setattr(args, key, value)
+    return taken
+
+
 def _outputs(args, opts, name):
     """Every file the run writes, checked before the first epoch -> (save, best, plot)."""
     from .paths import check_checkpoint_target, check_writable, png, same_file
@@ -238,6 +289,7 @@ class _Run:
     test: object
     test_note: str
     text_scores: bool
+    source: dict  # where the data came from (data.source.describe), for the checkpoint
 
     def __getstate__(self):
         return {**self.__dict__, "codec": self.codec.to_meta()}
@@ -253,11 +305,13 @@ def _prepare(args, say):
     from .checkpoint import read
     from .data import load_dataset
     from .data.codec import Codec
+    from .data.source import describe
     from .memory import check_batch_memory
 
     resumed = read(args.resume)[1] if args.resume else {}
     if resumed and "trainer" not in resumed:
         raise UsageError(f"{args.resume!r} holds a model but no training state to resume from")
+    data_taken = _data_of(args, resumed)
     given = {k: getattr(args, k) for k in ("model", "hidden", "wordvec", "init", "reverse", "batch_size", "seed", "max_grad",
                                            "optimizer", "lr", "beta1", "beta2", "schedule", "warmup", "lr_floor",
                                            "label_smoothing", "epochs", *MODEL_FLAGS)}
@@ -268,7 +322,8 @@ def _prepare(args, say):
     save, best, plot = _outputs(args, opts, name)
     source = args.data or f"task {args.task}"
     text_options = _data_options(args, resumed)
-    data = load_dataset(args.task, args.data, opts.reverse, n=args.examples,
+    examples = args.examples or EXAMPLES
+    data = load_dataset(args.task, args.data, opts.reverse, n=examples,
                         codec=Codec.from_meta(resumed["codec"]) if resumed.get("codec") else None,
                         valid=args.valid, test=args.test, max_length=args.max_length,
                         check_lengths=lambda c, ls, lt, lines: check_batch_memory(c, opts, source, ls, lt, lines), **text_options)
@@ -277,15 +332,16 @@ def _prepare(args, say):
         say(f"left out {data.dropped:,} of {data.dropped + len(train):,} training pairs longer than {args.max_length} tokens")
     if opts.lr == 0:
         say("warning: --lr 0 leaves the weights as they are")
-    if taken:
-        say(f"resuming {args.resume}: {', '.join(FLAGS[k] for k in taken)} as in the checkpoint")
+    if taken or data_taken:
+        say(f"resuming {args.resume}: {', '.join(FLAGS[k] for k in data_taken + taken)} as in the checkpoint")
     _warn_unknown(say, codec, train, resumed)
     test_note = ""
     if len(valid) == 0:
         valid = train
         test_note = " (too few pairs for a test split: testing on the training pairs)"
     text_scores = codec.format == "tsv" and _have_text_scores(say)
-    return _Run(opts, name, save, best, plot, codec, train, valid, data.test, test_note, text_scores)
+    return _Run(opts, name, save, best, plot, codec, train, valid, data.test, test_note, text_scores,
+                describe(args.task, args.data, examples, valid=args.valid, test=args.test))
 
 
 def cmd_train(args):
@@ -301,10 +357,10 @@ def cmd_train(args):
     longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, test) if p is not None)
     model = opts.make_model(codec, longest)
     trainer = Trainer(model, opts.make_optimizer(), **opts.trainer_options(), progress=not args.quiet, log=say,
-                      codec=codec, meta={"data": run.name}, keep_best=run.best, patience=args.patience,
+                      codec=codec, meta={"data": run.name, "source": run.source}, keep_best=run.best, patience=args.patience,
                       scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
                       monitor="chrf" if run.text_scores else "accuracy", comm=comm)
-    split = "valid" if args.valid else "test"
+    split = "valid" if args.valid else "held-out"
     vocab = f"{len(codec.vocab)}" if codec.target_vocab is codec.vocab else f"{len(codec.vocab)} + {len(codec.target_vocab)}"
     ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
     say(f"{opts.model} on {run.name}: {len(train)} training and {len(valid)} {split} examples{run.test_note}, "
@@ -404,14 +460,14 @@ def _scores_line(scores):
 
 
 def cmd_eval(args):
-    from .data import read_lines
     from .metrics import evaluate
 
     _one_process(args)
     if args.show < 0 or args.beam < 1:
         raise UsageError("--show must be 0 or more and --beam at least 1")
-    model, codec = _load(args.model)
-    pairs = codec.read(read_lines(args.data), args.data)
+    model, codec, meta = _load(args.model, with_meta=True)
+    pairs, what = _pairs_to_score(args, codec, meta)
+    print(f"scoring {what}", file=sys.stderr)
     text_scores = codec.format == "tsv" and _have_text_scores(lambda m: print(m, file=sys.stderr))
     scores, pred = evaluate(model, pairs, codec, beam_width=args.beam, text=text_scores)
     acc, n = scores["accuracy"], len(pairs)
@@ -429,10 +485,51 @@ def cmd_eval(args):
     return 0
 
 
+def _pairs_to_score(args, codec, meta):
+    """What ``eval`` scores: the pairs of --data, or a split of the checkpoint's own data (by
+    default the held-out pairs every epoch was scored on) -> (Pairs, what they are)."""
+    from .data import read_lines
+    from .data.source import is_same_file, source_name, split_lines
+
+    source = meta.get("source")
+    if args.data is not None:
+        if args.split is not None:
+            raise UsageError("--split picks a split of the checkpoint's own data; leave it out with --data")
+        if source and is_same_file(source.get("file"), args.data):
+            print(f"warning: {args.data} is the file the model was trained on, so most of its pairs were training pairs, "
+                  "which inflates the scores; leave out --data to score its held-out split", file=sys.stderr)
+        return codec.read(read_lines(args.data), args.data), args.data
+    if source is None:
+        raise UsageError(f"{args.model!r} does not record its data (it was written by an earlier version); give --data FILE")
+    split = args.split or "held-out"
+    splits = split_lines(source, where=repr(args.model))
+    if split not in splits:
+        raise UsageError(f"{args.model!r} was trained without a --test file; choose --split held-out or train")
+    return codec.read(splits[split], f"the {split} split"), f"the {split} split of {source_name(source)}"
+
+
 def _check_inputs(texts, codec):
     """Refuse empty inputs; warn of what the model may not answer well."""
     for warning in codec.input_warnings(texts):
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def cmd_splits(args):
+    from .checkpoint import read
+    from .data.source import describe, split_lines, write_splits
+
+    if args.model is not None:
+        source = read(args.model)[1].get("source")
+        if source is None:
+            raise UsageError(f"{args.model!r} does not record its data (it was written by an earlier version)")
+    else:
+        check_count("examples", args.examples)
+        source = describe(args.task, args.data, args.examples or EXAMPLES)
+    splits = split_lines(source, where=repr(args.model) if args.model else "the data")
+    suffix = ".txt" if "\t" not in next(iter(splits["train"] or splits["held-out"]), "") else ".tsv"
+    for name, path in write_splits(splits, args.out, suffix, force=args.force).items():
+        print(f"{path}: {len(splits[name]):,} pairs ({name})")
+    return 0
 
 
 def cmd_predict(args):
@@ -462,8 +559,8 @@ def cmd_attention(args):
     if not model.has_attention:
         with_attention = " or ".join(f"--model {k}" for k, cls in MODELS.items() if cls.has_attention)
         raise UsageError(f"{args.model} is a {model.kind} model, which has no attention; train one with {with_attention}")
-    _check_inputs([args.text], codec)
-    attention_figure(model, codec, [args.text], out)
+    _check_inputs(args.text, codec)
+    attention_figure(model, codec, args.text, out)
     print(out)
     return 0
 
@@ -476,7 +573,7 @@ def main(argv=None):
     from .data.tokens import MissingExtra
     from .trainer import TrainingError
 
-    handlers = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "attention": cmd_attention}
+    handlers = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "attention": cmd_attention, "splits": cmd_splits}
     try:
         return handlers[args.command](args)
     except OptionError as exc:

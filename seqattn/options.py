@@ -128,6 +128,46 @@ def checkpoint_options(meta):
     return {k: v for k, v in found.items() if v is not None}
 
 
+TASK_NAMES = {"addition": "addition", "date": "date", None: "data files"}
+
+
+def describe_default(key):
+    """The default of option ``key`` in words, from the recipes and the models themselves, for
+    every model that takes it and every task: "128 on addition, 256 on date and data files;
+    transformer: 128"."""
+    described = {}  # per model: its defaults on the tasks in words
+    for kind, cls in MODELS.items():
+        takes = key in cls.options or key in cls.sizes or (key in COMMON + ("epochs",) and key not in ("hidden", "wordvec"))
+        if not takes or key in cls.derived:
+            continue
+        by_value = {}
+        for task, name in TASK_NAMES.items():
+            by_value.setdefault(_shown(defaults(kind, task)[key]), []).append(name)
+        described[kind] = "; ".join(by_value) if len(by_value) == 1 else ", ".join(
+            f"{value} on {' and '.join(names)}" for value, names in by_value.items())
+    groups = {}
+    for kind, words in described.items():
+        groups.setdefault(words, []).append(kind)
+    if len(groups) == 1:
+        return next(iter(groups))
+    return "; ".join(f"{', '.join(kinds)}: {words}" for words, kinds in groups.items())
+
+
+def data_default(key):
+    """The default of a DATA option (how text is read): what ``Codec.fit`` takes when it is left out."""
+    import inspect
+
+    from .data.codec import Codec
+
+    return _shown(inspect.signature(Codec.fit).parameters[key].default)
+
+
+def _shown(value):
+    if value is None:
+        return "none"
+    return "on" if value is True else "off" if value is False else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def resolve(given, task=None, resumed=None):
     """``given``: option -> value, None where not given -> (Options, the options taken from the
     resumed checkpoint's ``meta``). Refuses, as OptionError, an option the model does not take, a

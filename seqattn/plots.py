@@ -75,13 +75,19 @@ def plot_losses(losses, interval, ylim=None, path=None):
     return _finish(plt, fig, path)
 
 
-def plot_attention(weights, sources, outputs, path, titles=None):
+def plot_attention(weights, sources, outputs, path, titles=None, columns=None):
     """One heatmap per example: ``weights`` (n, S_out, S_src) with the source characters on the x
-    axis and the generated characters on the y axis -> PNG at ``path``."""
+    axis and the generated characters on the y axis -> PNG at ``path``; ``columns`` panels a row
+    (default: all in one row)."""
     plt = pyplot()
     n = len(weights)
-    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4), squeeze=False)
-    for k, ax in enumerate(axes[0]):
+    columns = columns or n
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 4 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
         w = np.asarray(weights[k])
         ax.imshow(w, cmap="Greys_r", vmin=0, vmax=max(w.max(), 1e-9), aspect="auto")
         ax.set_xticks(range(len(sources[k])))
@@ -98,7 +104,7 @@ def plot_attention(weights, sources, outputs, path, titles=None):
 def attention_figure(model, codec, texts, path):
     """Draw what ``model`` attends to while it answers ``texts`` -> PNG at ``path``: one panel per
     text, or for a model with several heads (the Transformer's (N, heads, S, Ts) weights) one
-    panel per head of the first text. The source is shown in reading order."""
+    row per text with a panel per head. The source is shown in reading order."""
     from .backend import to_device, to_numpy
     from .models import attention_weights_of
 
@@ -110,10 +116,11 @@ def attention_figure(model, codec, texts, path):
     srcs = [codec.source_chars(t) for t in texts]
     titles = [f"{t.strip()} -> {a}" for t, a in zip(texts, codec.decode(ys))]
     if weights.ndim == 4:
-        maps = [codec.reading_order(w[: len(outs[0])], texts[0]) for w in weights[0]]
-        plot_attention(maps, [srcs[0]] * len(maps), [outs[0]] * len(maps), path,
-                       titles=[f"head {h + 1} of the last layer: {titles[0]}" for h in range(len(maps))])
+        heads = weights.shape[1]
+        maps = [codec.reading_order(w[: len(o)], t) for ws, o, t in zip(weights, outs, texts) for w in ws]
+        plot_attention(maps, [s for s in srcs for _ in range(heads)], [o for o in outs for _ in range(heads)], path,
+                       titles=[f"head {h + 1} of the last layer: {title}" for title in titles for h in range(heads)],
+                       columns=heads)
         return
     maps = [codec.reading_order(w[: len(o)], t) for w, o, t in zip(weights, outs, texts)]
     plot_attention(maps, srcs, outs, path, titles=titles)
-
