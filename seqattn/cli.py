@@ -131,6 +131,9 @@ def _parser():
                    "vocabulary and data (--task or --data, --valid, --test, --examples) are taken unless given")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --save with a new run")
     t.add_argument("--plot", metavar="PATH", help="save the accuracy curve as PNG (and attention maps for attention models)")
+    t.add_argument("--log", metavar="PATH.csv", help="the per-epoch metrics as CSV, with the options as PATH.options.json "
+                   "and TensorBoard event files in PATH-tensorboard/ when tensorboardX is installed ('none': no log; "
+                   "default: beside --save, as NAME-MODEL.csv)")
     t.add_argument("--quiet", action="store_true", help="no progress bar (default: a bar when tqdm is installed)")
     t.add_argument("--json", action="store_true", help="print the history as JSON at the end; log lines go to "
                    "standard error (default off)")
@@ -290,6 +293,7 @@ class _Run:
     test_note: str
     text_scores: bool
     source: dict  # where the data came from (data.source.describe), for the checkpoint
+    log: str | None  # the metrics log's path without .csv (None: no log)
 
     def __getstate__(self):
         return {**self.__dict__, "codec": self.codec.to_meta()}
@@ -320,6 +324,7 @@ def _prepare(args, say):
     check_count("patience", args.patience, unit=" epoch")
     name = args.task or os.path.splitext(os.path.basename(args.data))[0]
     save, best, plot = _outputs(args, opts, name)
+    log = _log_stem(args, save)
     source = args.data or f"task {args.task}"
     text_options = _data_options(args, resumed)
     examples = args.examples or EXAMPLES
@@ -341,7 +346,7 @@ def _prepare(args, say):
         test_note = " (too few pairs for a test split: testing on the training pairs)"
     text_scores = codec.format == "tsv" and _have_text_scores(say)
     return _Run(opts, name, save, best, plot, codec, train, valid, data.test, test_note, text_scores,
-                describe(args.task, args.data, examples, valid=args.valid, test=args.test))
+                describe(args.task, args.data, examples, valid=args.valid, test=args.test), log)
 
 
 def cmd_train(args):
@@ -360,6 +365,9 @@ def cmd_train(args):
                       codec=codec, meta={"data": run.name, "source": run.source}, keep_best=run.best, patience=args.patience,
                       scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
                       monitor="chrf" if run.text_scores else "accuracy", comm=comm)
+    runlog = _run_log(args, run, opts) if comm.root else None  # rank 0 alone writes
+    if runlog is not None:
+        trainer.callbacks.append(runlog)
     split = "valid" if args.valid else "held-out"
     vocab = f"{len(codec.vocab)}" if codec.target_vocab is codec.vocab else f"{len(codec.vocab)} + {len(codec.target_vocab)}"
     ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
@@ -381,6 +389,9 @@ def cmd_train(args):
             stem, ext = os.path.splitext(run.plot)
             attention_figure(model, codec, valid.sources[:3], f"{stem}-attention{ext}")
             say(f"attention maps: {stem}-attention{ext}")
+    if runlog is not None:
+        runlog.close()
+        say(f"metrics log: {', '.join(runlog.written())}")
     if args.json and comm.root:
         print(json.dumps(result))
     return 0
@@ -418,6 +429,31 @@ def _set_threads(value, comm, say):
     if warning:
         say(f"warning: {warning}")
     return f"{n} BLAS thread{'s' if n != 1 else ''}" if n else "BLAS threads unknown"
+
+
+def _log_stem(args, save):
+    """Where the run's metrics log goes (--log; beside the checkpoint by default), checked before
+    any work -> its path without .csv, or None for --log none."""
+    from .paths import check_writable
+
+    if args.log == "none":
+        return None
+    stem = os.path.splitext(args.log or save)[0]
+    check_writable(f"{stem}.csv", "log")
+    return stem
+
+
+def _run_log(args, run, opts):
+    """The run's per-epoch metrics log (runlog.RunLog), with its options."""
+    from dataclasses import asdict
+
+    from .runlog import RunLog
+
+    if run.log is None:
+        return None
+    given = {k: v for k, v in vars(args).items() if v not in (None, False) and k != "command"}
+    options = {"given": given, "options": asdict(opts), "data": run.source, "checkpoint": run.save, "seqattn": __version__}
+    return RunLog(run.log, options)
 
 
 def _warn_unknown(say, codec, train, resumed):

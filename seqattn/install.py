@@ -13,6 +13,7 @@ EXTRAS = {
     "plot": ("matplotlib>=3.5",),
     "progress": ("tqdm>=4.60",),
     "text": ("sentencepiece>=0.1.99", "sacrebleu>=2.3"),
+    "tensorboard": ("tensorboardX>=2.5",),
 }
 
 

@@ -120,6 +120,7 @@ class Trainer:
         self.meta = meta or {}
         self.codec = codec
         self.eval_interval, self.loss_list, self._reported = None, [], 0.0  # the book's fit(eval_interval=...) and its losses
+        self.callbacks = []  # each called as callback(trainer, record) after every epoch (a RunLog, ...)
         self.report_every = report_every
         self.comm = comm or ONE
         self.grad_hook = grad_hook if self.comm.size == 1 else _then(self.comm.allreduce_grads, grad_hook)
@@ -259,6 +260,8 @@ class Trainer:
             self.history.append(record)
             if checkpoint is not None and comm.root:
                 self.save(checkpoint)
+            for callback in self.callbacks:
+                callback(self, record)
             improved = record.get(self.monitor, -1.0) > best
             if improved and self.keep_best is not None and comm.root:
                 self.save(self.keep_best)

@@ -1,0 +1,71 @@
+"""A record of a run that tools read: the per-epoch metrics as CSV beside the checkpoint, the
+run's options as JSON, and TensorBoard event files where tensorboardX is installed."""
+
+import csv
+import glob
+import json
+import struct
+
+import pytest
+
+from seqattn.cli import main
+from seqattn.runlog import summary_writer
+
+
+def _train(tmp_path, capsys, *extra, epochs=2):
+    rc = main(["train", "--task", "addition", "--model", "peeky", "--epochs", str(epochs), "--examples", "1000",
+               "--hidden", "16", "--quiet", "--json", "--save", str(tmp_path / "m.npz"), *extra])
+    assert rc == 0
+    return json.loads(capsys.readouterr().out)["history"]
+
+
+def test_the_csv_holds_every_epoch_and_the_options_their_run(tmp_path, capsys):
+    history = _train(tmp_path, capsys)
+    with open(tmp_path / "m.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for row, h in zip(rows, history):
+        assert float(row["loss"]) == h["loss"] and float(row["accuracy"]) == h["accuracy"] and float(row["lr"]) == h["lr"]
+    options = json.loads((tmp_path / "m.options.json").read_text())
+    assert options["options"]["model"] == "peeky" and options["options"]["hidden"] == 16
+    assert options["options"]["max_grad"] == 5.0 and options["data"]["task"] == "addition"
+    assert options["given"]["epochs"] == 2
+    _train(tmp_path, capsys, "--resume", str(tmp_path / "m.npz"), epochs=3)  # a resumed run: every epoch still there
+    with open(tmp_path / "m.csv", newline="") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
+
+
+def test_log_none_and_log_elsewhere(tmp_path, capsys):
+    _train(tmp_path, capsys, "--log", "none")
+    assert not glob.glob(str(tmp_path / "*.csv"))
+    _train(tmp_path, capsys, "--force", "--log", str(tmp_path / "logs" / "run.csv"))
+    assert (tmp_path / "logs" / "run.csv").exists() and (tmp_path / "logs" / "run.options.json").exists()
+
+
+def _events(path):
+    """The (tag, step, value) scalars of a TensorBoard event file (TFRecord: length, its CRC, the
+    record, its CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    out = []
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 0
+    while at < len(data):
+        (n,) = struct.unpack("<Q", data[at : at + 8])
+        event = event_pb2.Event.FromString(data[at + 12 : at + 12 + n])
+        at += 12 + n + 4
+        out += [(v.tag, event.step, v.simple_value) for v in event.summary.value if v.HasField("simple_value")]
+    return out
+
+
+def test_tensorboard_events_when_the_package_is_there(tmp_path, capsys):
+    if summary_writer() is None:
+        pytest.skip("neither tensorboardX nor torch's tensorboard is installed")
+    pytest.importorskip("tensorboardX")
+    history = _train(tmp_path, capsys)
+    [events] = glob.glob(str(tmp_path / "m-tensorboard" / "events.out.tfevents.*"))
+    scalars = _events(events)
+    loss = [(step, value) for tag, step, value in scalars if tag == "loss"]
+    assert loss == [(1, pytest.approx(history[0]["loss"])), (2, pytest.approx(history[1]["loss"]))]
+    assert {tag for tag, _, _ in scalars} >= {"loss", "accuracy", "lr"}
