@@ -3,7 +3,8 @@ TimeAttention hot loops, a date-task training epoch and a full evaluation, besid
 the book's per-step code and PyTorch (where installed), with 1 thread and all cores.
 
 Each thread count runs in its own process with the BLAS thread count fixed before numpy loads.
-Results go to benchmarks/results/<name>.json and the table to benchmarks/README.md.
+Results go to benchmarks/results/<name>.json, and the table of every result to
+benchmarks/results/README.md (``python -m benchmarks.index``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import os
 import platform
 import subprocess
 import sys
+
+from . import index
+from .index import harness_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -47,31 +51,6 @@ def run_worker(threads, extra, env=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _index(rows):
-    return {(r["case"], str(r["shape"]), r["impl"], r["backend"], r["threads"]): r["median"] for r in rows}
-
-
-def table(rows):
-    """Markdown: one row per case, shape and threads, with the ratios the targets are stated in."""
-    idx = _index(rows)
-    keys = sorted({(r["case"], str(r["shape"]), r["threads"], r["backend"]) for r in rows if r["impl"] in ("seqattn", "batched")})
-    lines = ["| case | shape | backend | threads | seqattn ms | vs GEMM floor | vs torch | speed-up over per-step / one-at-a-time / recomputation |",
-             "|---|---|---|---|---|---|---|---|"]
-    for case, shape, threads, be in keys:
-        ours = idx.get((case, shape, "seqattn", be, threads)) or idx.get((case, shape, "batched", be, threads))
-        floor = idx.get((case, shape, "gemm-floor", be, threads))
-        tdev = "torch-cpu" if be == "numpy" else "torch-cuda"
-        tf32 = "-tf32" if be.endswith("-tf32") else ""  # cupy with TF32 against torch with TF32
-        timpl = ("torch" if (case, shape, "torch" + tf32, tdev, threads) in idx else "torch-cudnn") + tf32
-        torch_t = idx.get((case, shape, timpl, tdev, threads))
-        base = idx.get((case, shape, "book-per-step", be, threads)) or idx.get((case, shape, "per-step", be, threads)) \
-            or idx.get((case, shape, "one-at-a-time", be, threads)) or idx.get((case, shape, "recompute", be, threads))
-        fmt = lambda x, f: f.format(x) if x else "-"  # noqa: E731
-        lines.append(f"| {case} | {shape} | {be} | {threads} | {ours * 1e3:.1f} | {fmt(floor and ours / floor, '{:.2f}x')} | "
-                     f"{fmt(torch_t and ours / torch_t, '{:.2f}x')} | {fmt(base and base / ours, '{:.1f}x')} |")
-    return "\n".join(lines)
-
-
 def main():
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("--threads", type=int, nargs="*", help="thread counts (default: 1 and all cores)")
@@ -93,10 +72,8 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", f"{name}.json"), "w") as f:
         json.dump(result, f, indent=1)
-    md = table(rows)
-    with open(os.path.join(HERE, "results", f"{name}.md"), "w") as f:
-        f.write(f"Machine: {json.dumps(info)}\n\n{md}\n")
-    print(md)
+    print(harness_table(rows))
+    index.main()  # the one table of every result, results/README.md
 
 
 if __name__ == "__main__":

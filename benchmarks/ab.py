@@ -103,7 +103,8 @@ def main():
     if args.case:
         print(json.dumps(cases()))
         return
-    from .__main__ import HERE, THREAD_VARS
+    from . import index
+    from .__main__ import HERE, THREAD_VARS, machine
 
     env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
     runs = {"before": [], "after": []}
@@ -123,7 +124,8 @@ def main():
                      f"{statistics.median(a) / statistics.median(b):.3f} |")
     table = "\n".join(lines)
     with open(os.path.join(HERE, "results", f"{args.name}.json"), "w") as f:
-        json.dump({"before": args.before, "after": args.after, "threads": 1, "runs": runs}, f, indent=1)
+        json.dump({"before": args.before, "after": args.after, "threads": 1, "machine": machine(), "runs": runs}, f, indent=1)
+    index.main()
     print(table)
 
 

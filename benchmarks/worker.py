@@ -15,6 +15,7 @@ from seqattn.layers import TimeAttention, TimeLSTM
 from seqattn.layers import book as book_style
 
 from . import peers
+from .index import named_shape, shape_text
 from .timing import measure
 
 LSTM_SHAPES = [(128, 29, 16, 256), (512, 64, 256, 512)]  # (N, T, D, H)
@@ -233,9 +234,9 @@ def main():
     def record(case, shape, impl, name, stats, **extra):
         name += tf32 if name == "cupy" else ""
         impl += tf32 if name == "torch-cuda" else ""
-        row = {"case": case, "shape": shape, "impl": impl, "backend": name, "threads": args.threads, **stats, **extra}
+        row = {"case": case, "shape": named_shape(case, shape), "impl": impl, "backend": name, "threads": args.threads, **stats, **extra}
         results.append(row)
-        print(f"  {case:10s} {str(shape):24s} {impl:14s} {name:6s} {stats['median'] * 1e3:10.2f} ms", file=sys.stderr, flush=True)
+        print(f"  {case:10s} {shape_text(case, shape):32s} {impl:14s} {name:6s} {stats['median'] * 1e3:10.2f} ms", file=sys.stderr, flush=True)
 
     lstm_shapes = [(32, 8, 16, 64)] if args.quick else LSTM_SHAPES
     attn_shapes = [(32, 8, 5, 64)] if args.quick else ATTN_SHAPES
