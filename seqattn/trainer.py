@@ -98,6 +98,12 @@ class Trainer:
     rank. Evaluation is split over the ranks and the epoch's record is rank 0's on every rank, so
     that stops agree; rank 0 alone logs and writes checkpoints. ``progress`` must be the same on
     every rank (its reads of the loss are collective there).
+
+    With ``codec``, generation starts and stops at the codec's symbols (``start_id`` and
+    ``stop_id`` default to them), so the accuracy after each epoch is what ``evaluate()`` gives.
+    The book's ``fit(x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20)`` and
+    ``plot()`` work beside these (see ``_book_arguments``). ``callbacks``: called as
+    ``callback(trainer, record)`` after every epoch's checkpoint (``runlog.RunLog``).
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
