@@ -18,7 +18,8 @@ Targets: 2 ranks x 1 thread at most 0.8x the time of 1 process x 2 threads on th
 epoch; the main job beside a busy process at most 2x its idle time. Every run's environment leaves
 out OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (machines that set them force old OpenBLAS kernels; users'
 machines do not) and the BLAS thread variables. ``--quick`` runs small versions, to show the harness
-works. Results: benchmarks/results/distributed-<name>.json and .md.
+works. Results: benchmarks/results/distributed-<name>.json, and its tables in
+benchmarks/results/README.md (``python -m benchmarks.index``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ import sys
 import tempfile
 import time
 
+from seqattn.install import install_hint
+
+from . import index
 from .__main__ import HERE, THREAD_VARS, machine
 
 ROOT = os.path.dirname(HERE)
@@ -56,7 +60,7 @@ def environment():
 def mpiexec():
     found = shutil.which("mpiexec", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     if found is None:
-        sys.exit("benchmarks.distributed needs mpiexec and mpi4py: pip install 'seqattn[mpi]'")
+        sys.exit(f"benchmarks.distributed needs mpiexec and mpi4py: {install_hint('mpi')}")
     return found
 
 
@@ -202,10 +206,8 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", f"{name}.json"), "w") as f:
         json.dump(result, f, indent=1)
-    md = table(rows, main_job)
-    with open(os.path.join(HERE, "results", f"{name}.md"), "w") as f:
-        f.write(f"Machine: {json.dumps(info)}\n\n{md}\n")
-    print(md)
+    print(table(rows, main_job))
+    index.main()  # the one table of every result, results/README.md
 
 
 if __name__ == "__main__":

@@ -127,6 +127,8 @@ def _short(text, width=90):
 
 
 def kind(data, name):
+    if "rows" in data and data["rows"] and "config" in data["rows"][0]:
+        return "ranks"
     if "rows" in data:
         return "harness"
     if "runs" in data and isinstance(data["runs"], dict) and "before" in data["runs"] or "after_over_before" in data:
@@ -161,6 +163,14 @@ def build():
                     what += f"; the {side} side of a change (see below)"
             sections.append(f"## {name}\n\nMachine: {machine_text(data.get('machine'))}; {data.get('date', '')}.\n\n"
                             f"{harness_table(data['rows'])}")
+        elif k == "ranks":
+            what = "`python -m benchmarks.distributed`" + (" --quick" if data.get("quick") else "") + ": ranks against threads"
+            from .distributed import table as ranks_table  # its own tables, written once (late: it imports __main__)
+
+            sections.append(f"## {name}\n\nMachine: {machine_text(data.get('machine'))}; {data.get('date', '')}. "
+                            "Times are epoch seconds; a ratio of two times (`2x1 / 1x2`: 2 processes of 1 thread against "
+                            "1 process of 2) is lower-is-faster for the first.\n\n"
+                            f"{ranks_table(data['rows'], data['main_job'])}")
         elif k == "ab":
             what = data.get("what") or f"`python -m benchmarks.ab`, before {data.get('before')}, after {data.get('after')}"
             sections.append(f"## {name}\n\n{what.rstrip('.')}. Machine: {machine_text(data.get('machine'))}; "

@@ -26,7 +26,7 @@ def test_the_index_names_every_file_its_machine_and_what_ratios_mean():
 def test_every_case_of_the_results_has_named_sizes():
     for path in glob.glob(os.path.join(index.RESULTS, "*.json")):
         with open(path, encoding="utf-8") as f:
-            for row in json.load(f).get("rows", []):
+            for row in (r for r in json.load(f).get("rows", []) if "shape" in r):
                 named = index.named_shape(row["case"], row["shape"])
                 assert not any(k.startswith("d") and k[1:].isdigit() for k in named), (path, row["case"])
     assert index.named_shape("attention-dot", [128, 29, 11, 256]) == {"N": 128, "Te": 29, "Td": 11, "H": 256}
