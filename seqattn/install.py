@@ -14,6 +14,7 @@ EXTRAS = {
     "progress": ("tqdm>=4.60",),
     "text": ("sentencepiece>=0.1.99", "sacrebleu>=2.3"),
     "tensorboard": ("tensorboardX>=2.5",),
+    "mpi": ("mpi4py>=4", "mpich>=4"),
 }
 
 

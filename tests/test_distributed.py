@@ -234,7 +234,7 @@ try:
     MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     WHY = "needs mpiexec (MPICH: pip install mpich)"
 except ImportError:
-    MPIEXEC, WHY = None, "needs mpi4py and an MPI (pip install 'seqattn[mpi]')"
+    MPIEXEC, WHY = None, "needs mpi4py and an MPI (the [mpi] extra)"
 mpi = pytest.mark.skipif(MPIEXEC is None, reason=WHY)
 WORKER = os.path.join(HERE, "mpi_worker.py")
 TRAIN = ["--hidden", "16", "--wordvec", "8", "--batch-size", "16", "--lr", "0.01", "--quiet"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 
+from ..install import install_hint
 from .comm import ONE, Communicator, DistributedError, PeerError, everywhere, on_every_rank
 from .launch import Launch, detect
 
@@ -46,7 +47,7 @@ def world(mode="auto", timeout=DEFAULT_TIMEOUT, device=True, env=None):
         except ImportError as exc:
             raise everywhere(DistributedError(
                 f"{launch.launcher} started this process as rank {launch.rank} of {launch.size or 'several'}, but "
-                f"mpi4py cannot be imported ({exc}): pip install 'seqattn[mpi]' (or mpi4py built for your MPI), "
+                f"mpi4py cannot be imported ({exc}): {install_hint('mpi')} (or mpi4py built for your MPI), "
                 "or run one process with --distributed off")) from None
         _host = MpiCommunicator(timeout=timeout, launcher=launch.launcher)
         if _host.size > 1:
