@@ -287,7 +287,10 @@ def test_only_rank_0_writes_and_prints(tmp_path, corpus):
     r = subprocess.run(["timeout", "120", MPIEXEC, "-n", "1", "-wdir", str(a), sys.executable, *train,
                         ":", "-n", "1", "-wdir", str(b), sys.executable, *train], capture_output=True, text=True, timeout=150)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(os.listdir(a)) == ["m-best.npz", "m.npz", "p-attention.png", "p.png"] and os.listdir(b) == []
+    from seqattn.runlog import summary_writer
+
+    logs = ["m.csv", "m.options.json"] + (["m-tensorboard"] if summary_writer() else [])  # the metrics log, rank 0's too
+    assert sorted(os.listdir(a)) == sorted(["m-best.npz", "m.npz", "p-attention.png", "p.png", *logs]) and os.listdir(b) == []
     assert r.stdout.count("epoch   1") == 1 and r.stdout.count("epoch   2") == 1 and "on each of 2 ranks" in r.stdout
     assert time.monotonic() - start < 120
 
