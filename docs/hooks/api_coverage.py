@@ -20,7 +20,7 @@ import pkgutil
 PUBLIC = (
     "seqattn", "seqattn.backend", "seqattn.layers", "seqattn.layers.book", "seqattn.models", "seqattn.optim",
     "seqattn.trainer", "seqattn.data", "seqattn.metrics", "seqattn.plots", "seqattn.checkpoint", "seqattn.ops",
-    "seqattn.ops.reference", "seqattn.errors",
+    "seqattn.ops.reference", "seqattn.errors", "seqattn.distributed", "seqattn.threads",
 )
 
 # Every other module of the package, and why it is not in the reference. A new module must be
