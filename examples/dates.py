@@ -1,7 +1,7 @@
 """8.2 the date task: the attention model of chapter 8 turns dates written many ways into
 YYYY-MM-DD, and its attention map shows which characters it read for each one it wrote.
 
-    python examples/dates.py          # 3 epochs (about 2 minutes on one core)
+    python examples/dates.py          # 3 epochs (about 3 minutes on one core)
     python examples/dates.py --quick  # a few seconds
 
 The command line: ``seqattn train --task date --model attention --reverse --epochs 3 --plot date.png``

@@ -1,7 +1,7 @@
 """7.3 reversal and peeky: two small changes that take the addition task from a quarter right to
 nearly all right.
 
-    python examples/reversal_peeky.py          # 10 epochs each (the book trains 25; about 3 minutes on one core)
+    python examples/reversal_peeky.py          # 10 epochs each (the book trains 25; 3-4 minutes on one core)
     python examples/reversal_peeky.py --quick  # a few seconds
 
 Reversal: the question is read backwards, so the first digits the decoder writes sit close to the

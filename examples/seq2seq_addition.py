@@ -1,6 +1,6 @@
 """7.2 seq2seq on addition: the encoder's last state is all the decoder knows of the question.
 
-    python examples/seq2seq_addition.py          # the book's 25 epochs (about 2 minutes on one core)
+    python examples/seq2seq_addition.py          # the book's 25 epochs (about 4 minutes on one core)
     python examples/seq2seq_addition.py --quick  # a few seconds
 
 The command line does the same with

@@ -1,7 +1,7 @@
 """The outlook: the Transformer on the date task, built from the same kind of layers
 (MultiHeadAttention, LayerNorm, FeedForward, PositionalEncoding) and trained by the same Trainer.
 
-    python examples/transformer.py          # 1 epoch (about 3 minutes on one core)
+    python examples/transformer.py          # 1 epoch (about 2 minutes on one core)
     python examples/transformer.py --quick  # a few seconds
 
 The command line: ``seqattn train --task date --model transformer --epochs 1``.
