@@ -123,6 +123,8 @@ def use_backend(name: str):
 
 
 def is_cupy_array(a) -> bool:
+    """True when ``a`` is a cupy (or cupyx) array; recognised by its type's module, so cupy
+    need not be imported."""
     # Checked by the type's module so that no cupy import is needed to recognise one.
     return type(a).__module__.split(".", 1)[0] in ("cupy", "cupyx")
 

@@ -32,6 +32,7 @@ class OptionError(ValueError):
 
 
 def positive_int(key, value):
+    """An int of at least 1 (not a bool), or an OptionError naming ``key``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise OptionError(f"<{key}> must be at least 1, got {value!r}")
 
@@ -43,5 +44,6 @@ def fraction(key, value):
 
 
 def choice(key, value, allowed):
+    """One of ``allowed``, or an OptionError naming ``key`` and the choices."""
     if value not in allowed:
         raise OptionError(f"unknown <{key}> {value!r}; choose one of {', '.join(map(str, allowed))}")

@@ -50,6 +50,8 @@ class Optimizer:
         return self.state_arrays
 
     def update(self, params, grads):
+        """One step of every weight in ``params`` from ``grads`` (same shapes), in place;
+        counts the step in ``iter``."""
         self.iter += 1
         state = self._slots(params)
         arrays = [params, grads, *(state[s] for s in self.slots)]
@@ -77,6 +79,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    """``SGD(lr=0.01)``: p -= lr g."""
+
     def __init__(self, lr=0.01):
         super().__init__(lr)
 
@@ -85,6 +89,8 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
+    """``Momentum(lr=0.01, momentum=0.9)``: v = momentum v - lr g; p += v (slot ``v``)."""
+
     slots = ("v",)
     hyper = ("lr", "momentum")
 
@@ -109,6 +115,8 @@ class Nesterov(Momentum):
 
 
 class AdaGrad(Optimizer):
+    """``AdaGrad(lr=0.01)``: h += g g; p -= lr g / (sqrt(h) + 1e-7) (slot ``h``)."""
+
     slots = ("h",)
 
     def __init__(self, lr=0.01):
@@ -120,6 +128,9 @@ class AdaGrad(Optimizer):
 
 
 class RMSprop(Optimizer):
+    """``RMSprop(lr=0.01, decay_rate=0.99)``: h = decay h + (1 - decay) g g; p -= lr g / (sqrt(h) + 1e-7)
+    (slot ``h``)."""
+
     slots = ("h",)
     hyper = ("lr", "decay_rate")
 
@@ -134,6 +145,9 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
+    """``Adam(lr=0.001, beta1=0.9, beta2=0.999)``: the book's Adam (slots ``m`` and ``v``); one fused
+    kernel per update on cupy."""
+
     slots = ("m", "v")
     hyper = ("lr", "beta1", "beta2")
 
@@ -142,6 +156,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = beta1, beta2
 
     def update(self, params, grads):
+        """One Adam step in place, the rate ``lr_t`` holding both bias corrections (the book's form)."""
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** (self.iter + 1)) / (1.0 - self.beta1 ** (self.iter + 1))
         super().update(params, grads)
 
@@ -202,4 +217,5 @@ class Schedule:
         return self.floor + (1 - self.floor) * shape
 
     def to_dict(self):
+        """The schedule as JSON-able fields (name, warmup, total, floor), as checkpoints keep it."""
         return {"name": self.name, "warmup": self.warmup, "total": self.total, "floor": self.floor}

@@ -139,13 +139,17 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- checkpoints
     def save(self, path):
+        """Write a checkpoint at ``path``: the model, codec, optimizer and this trainer's state
+        (epoch, history, batch size, clipping, seed, rate, schedule)."""
         state = {"epoch": self.epoch, "history": self.history, "batch_size": self.batch_size,
                  "max_grad": self.max_grad, "seed": self.seed, "base_lr": self.base_lr,
                  "schedule": self.schedule.to_dict(), "label_smoothing": self.model.loss_layer.label_smoothing}
         checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
 
     def restore(self, path):
-        """Continue from the checkpoint at ``path`` (read by rank 0 and sent to every rank)."""
+        """Continue from the checkpoint at ``path`` (read by rank 0 and sent to every rank): the
+        model, the optimizer and the history -> the checkpoint's meta (a CheckpointError if it
+        holds no training state)."""
         def read():
             arrays, meta = checkpoint.read(path)
             if "trainer" not in meta:
@@ -189,6 +193,8 @@ class Trainer:
 
     def fit(self, x, t, epochs=None, x_test=None, t_test=None, start_id=None, checkpoint=None, resume=None, *,
             max_epoch=None, batch_size=None, max_grad=None, eval_interval=None):
+        """Train on ``x`` (N, Ts), ``t`` (N, Tt) int ids (host or device) until ``epochs``
+        epochs are done -> the history (a list of dicts per epoch). See the class's text."""
         model, comm = self.model, self.comm
         if resume is not None:
             self.restore(resume)

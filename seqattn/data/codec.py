@@ -33,6 +33,7 @@ class Pairs(NamedTuple):
     targets: list
 
     def take(self, idx):
+        """The pairs at ``idx`` (a sequence of indices), in that order."""
         return Pairs(self.x[idx], self.t[idx], [self.sources[i] for i in idx], [self.targets[i] for i in idx])
 
     def __len__(self):
@@ -89,18 +90,22 @@ class Codec:
 
     @property
     def start_id(self):
+        """The id that starts every target (the book's ``_``, or ``<s>``)."""
         return self.target_vocab.start_id
 
     @property
     def stop_id(self):
+        """The id that ends a target (``</s>``); None for the book's fixed-width format."""
         return self.target_vocab.end_id  # None for the book's fixed-width format
 
     @property
     def pad_id(self):
+        """The padding id (``<pad>``); None for the book's fixed-width format."""
         return self.vocab.pad_id
 
     @property
     def sample_size(self):
+        """How many ids to generate for an answer: the target width less the start symbol."""
         return self.target_width - 1
 
     # ------------------------------------------------------------------------ text -> ids
@@ -125,6 +130,7 @@ class Codec:
         return pad_rows(ids, self.pad_id, width, source)
 
     def encode_pairs(self, srcs, tgts, source="input"):
+        """(source texts, target texts) -> (x (N, Ts), t (N, Tt)) int ids."""
         return self.encode_sources(srcs, source), self.encode_targets(tgts, source)
 
     def parse(self, lines, source):
@@ -221,6 +227,8 @@ class Codec:
 
     # ------------------------------------------------------------------------ checkpoints
     def to_meta(self):
+        """The codec as JSON-able data (vocabularies, tokens, format, widths, reversal), as
+        checkpoints keep it."""
         meta = {"vocab": self.vocab.to_dict(), "format": self.format, "reverse": self.reverse,
                 "source_width": self.source_width, "target_width": self.target_width,
                 "tokens": self.tokens.to_meta(), "columns": list(self.columns)}
@@ -236,6 +244,7 @@ class Codec:
 
     @classmethod
     def from_meta(cls, meta):
+        """The codec that ``to_meta`` described."""
         tokens = tokens_from_meta(meta.get("tokens"))
         return cls(Vocab.from_dict(meta["vocab"]), meta["format"], meta["reverse"], meta["source_width"], meta["target_width"],
                    target_vocab=Vocab.from_dict(meta["target_vocab"]) if "target_vocab" in meta else None, tokens=tokens,

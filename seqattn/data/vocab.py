@@ -56,25 +56,32 @@ class Vocab:
         return ch in self.char_to_id
 
     def id(self, token):
+        """The id of ``token`` (None for None); a KeyError for an unknown token."""
         return None if token is None else self.char_to_id[token]
 
     @property
     def pad_id(self):
+        """The id of the padding symbol, or None."""
         return self.id(self.pad)
 
     @property
     def start_id(self):
+        """The id of the start symbol, or None."""
         return self.id(self.start)
 
     @property
     def end_id(self):
+        """The id of the end symbol, or None."""
         return self.id(self.end)
 
     @property
     def unk_id(self):
+        """The id of ``<unk>``, or None."""
         return self.id(self.unk)
 
     def encode(self, tokens, where=None):
+        """Tokens (a string: its characters) -> (len,) int64 ids. An unknown token is ``unk``
+        when the vocabulary has one, else a VocabularyError naming it and ``where`` it was."""
         if self.unk is not None:
             unk = self.unk_id
             return np.array([self.char_to_id.get(tok, unk) for tok in tokens], dtype=np.int64)
@@ -108,10 +115,12 @@ class Vocab:
         return "".join(self.tokens_of(ids, stop_at_end))
 
     def to_dict(self):
+        """The vocabulary as JSON-able data (tokens and special symbols)."""
         return {"tokens": self.tokens, "pad": self.pad, "start": self.start, "end": self.end, "unk": self.unk}
 
     @classmethod
     def from_dict(cls, d):
+        """The vocabulary that ``to_dict`` described."""
         return cls(d["tokens"], d.get("pad"), d.get("start"), d.get("end"), d.get("unk"))
 
     def __eq__(self, other):

@@ -29,6 +29,7 @@ def everywhere(exc):
 
 
 def on_every_rank(exc):
+    """True when ``exc`` was marked by ``everywhere``: raised on every rank at the same point."""
     return getattr(exc, "on_every_rank", False)
 
 
@@ -53,9 +54,11 @@ class Communicator:
 
     @property
     def root(self):
+        """True on rank 0, the rank that reads, reports and writes."""
         return self.rank == 0
 
     def allreduce(self, array):
+        """Sum ``array`` over the ranks, in place, on its device -> ``array``."""
         return array
 
     def allreduce_grads(self, grads):
@@ -66,24 +69,33 @@ class Communicator:
             self.allreduce(g)
 
     def bcast_array(self, array, root=0):
+        """``root``'s values of ``array`` on every rank, in place -> ``array``."""
         return array
 
     def bcast(self, obj, root=0):
+        """``root``'s Python object ``obj`` on every rank -> it."""
         return obj
 
     def gather(self, obj, root=0):
+        """Every rank's ``obj``, in rank order, as a list on ``root`` (None elsewhere)."""
         return [obj]
 
     def allgather(self, obj):
+        """Every rank's ``obj``, in rank order, as a list on every rank."""
         return [obj]
 
     def sum(self, value):
+        """The sum of ``value`` (a number) over the ranks, the same on every rank."""
         return value
 
     def share(self, make, root=0):
+        """``make()`` run on ``root`` alone and its result on every rank; if it fails, every
+        rank raises (the others a PeerError)."""
         return make()
 
     def agree(self, check):
+        """``check()`` run on every rank -> its result; if it fails on any rank, every rank
+        raises (the others a PeerError)."""
         return check()
 
     def part(self, n):
@@ -94,9 +106,12 @@ class Communicator:
         return slice(start, start + q + (self.rank < r))
 
     def watch(self, what):
+        """A block in which waiting longer than ``timeout`` seconds for the other ranks ends
+        the job (``what`` names the wait in the message)."""
         return contextlib.nullcontext()
 
     def abort(self, code=1):
+        """End every rank now with exit status ``code`` (one process: SystemExit)."""
         raise SystemExit(code)
 
 

@@ -15,6 +15,7 @@ class Affine(Layer):
         self.x = None
 
     def forward(self, x):
+        """x: (..., D) float, the weights' dtype -> x W + b (..., M). Keeps x for backward."""
         W, b = self.params
         x = check_float(x, "x", type(self).__name__, dtype=W.dtype)
         check_dim(x.shape[-1], W.shape[0], "the input's last dimension", type(self).__name__)
@@ -25,6 +26,7 @@ class Affine(Layer):
         return out.reshape(*x.shape[:-1], W.shape[1])
 
     def backward(self, dout):
+        """dout: (..., M) -> dx (..., D); writes dW (D, M) and db (M,) into ``grads``."""
         W, _ = self.params
         if self.x is None:
             raise RuntimeError(f"{type(self).__name__}: run forward before backward")
@@ -40,5 +42,6 @@ class TimeAffine(Affine):
     """``W`` (D, M), ``b`` (M,). forward(xs: (N, T, D)) -> (N, T, M) as one matrix product."""
 
     def forward(self, xs):
+        """xs: (N, T, D) float -> (N, T, M), every step in one matrix product."""
         check_float(xs, "xs", "TimeAffine", ndim=3)
         return super().forward(xs)

@@ -47,6 +47,9 @@ class TimeAttention(Layer):
         self._cache = None
 
     def forward(self, hs_enc, hs_dec, mask=None):
+        """hs_enc: (N, Te, H) float (keys and values), hs_dec: (N, Td, H) float (queries),
+        mask=None (N, Te) bool -> contexts c (N, Td, H), (1) and (2) for every decoder step at once.
+        Keeps ``attention_weights`` (N, Td, Te) and what backward needs."""
         name = "TimeAttention"
         dtype = self.params[0].dtype if self.params else hs_enc.dtype
         K = check_float(hs_enc, "hs_enc", name, ndim=3, dtype=dtype)
@@ -82,6 +85,8 @@ class TimeAttention(Layer):
         return a @ K  # (2)
 
     def backward(self, dc):
+        """dc: (N, Td, H) -> (dhs_enc (N, Te, H), dhs_dec (N, Td, H)); writes the score's
+        weight gradients (general: dW; concat: dW, dv) into ``grads``."""
         if self._cache is None:
             raise RuntimeError("TimeAttention: run forward before backward")
         K, Q, a, extra = self._cache

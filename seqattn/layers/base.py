@@ -44,6 +44,7 @@ class Layer:
 
     @property
     def dtype(self):
+        """The dtype of the layer's weights (float32 by default, float64 in gradient checks)."""
         return self.params[0].dtype
 
     def xp(self, *arrays):
@@ -55,6 +56,7 @@ class Layer:
         return get_ops(*arrays, *self.params)
 
     def named_params(self):
+        """[(name, array)] of the weights, by ``param_names``: the names checkpoints use."""
         return list(zip(self.param_names, self.params))
 
     def prepared(self, build):
@@ -78,6 +80,8 @@ class Composite:
         self.grads = [g for _, c in self.children for g in c.grads]
 
     def named_params(self):
+        """[(name, array)] of every weight below, each prefixed with its children's names
+        (``encoder.lstm0.Wx``): the names checkpoints use."""
         return [(f"{n}.{k}" if n else k, p) for n, c in self.children for k, p in c.named_params()]
 
     def parts(self):

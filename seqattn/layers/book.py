@@ -53,6 +53,7 @@ class RNN:
         self.cache = None
 
     def forward(self, x, h_prev):
+        """x: (N, D), h_prev: (N, H) -> h_next = tanh(h_prev Wh + x Wx + b) (N, H)."""
         Wx, Wh, b = self.params
         xp = get_xp(x, h_prev, Wx)
         t = xp.dot(h_prev, Wh) + xp.dot(x, Wx) + b
@@ -62,6 +63,7 @@ class RNN:
         return h_next
 
     def backward(self, dh_next):
+        """dh_next: (N, H) -> (dx (N, D), dh_prev (N, H)); writes dWx, dWh, db into ``grads``."""
         Wx, Wh, b = self.params
         x, h_prev, h_next = self.cache
         xp = get_xp(dh_next, Wx)
@@ -90,6 +92,8 @@ class LSTM:
         self.cache = None
 
     def forward(self, x, h_prev, c_prev):
+        """x: (N, D), h_prev, c_prev: (N, H) -> (h_next, c_next), each (N, H). Gates f, g, i, o
+        from A = x Wx + h_prev Wh + b (N, 4H); c_next = f c_prev + g i; h_next = o tanh(c_next)."""
         Wx, Wh, b = self.params
         xp = get_xp(x, h_prev, c_prev, Wx)
         N, H = h_prev.shape
@@ -113,6 +117,8 @@ class LSTM:
         return h_next, c_next
 
     def backward(self, dh_next, dc_next):
+        """dh_next, dc_next: (N, H) -> (dx (N, D), dh_prev (N, H), dc_prev (N, H)); writes dWx,
+        dWh, db into ``grads``."""
         Wx, Wh, b = self.params
         x, h_prev, c_prev, i, f, g, o, c_next = self.cache
         xp = get_xp(dh_next, Wx)
@@ -159,6 +165,7 @@ class GRU:
         self.cache = None
 
     def forward(self, x, h_prev):
+        """x: (N, D), h_prev: (N, H) -> h_next (N, H)."""
         Wx, Wh, b = self.params
         xp = get_xp(x, h_prev, Wx)
         H = Wh.shape[0]
@@ -175,6 +182,7 @@ class GRU:
         return h_next
 
     def backward(self, dh_next):
+        """dh_next: (N, H) -> (dx (N, D), dh_prev (N, H)); writes dWx, dWh, db into ``grads``."""
         Wx, Wh, b = self.params
         xp = get_xp(dh_next, Wx)
         H = Wh.shape[0]
@@ -235,6 +243,8 @@ class TimeRNN:
         self.stateful = stateful
 
     def forward(self, xs, mask=None):
+        """xs: (N, T, D), mask=None (N, T) bool -> hs (N, T, H), one step object per t (a padded
+        step keeps h)."""
         Wx, Wh, b = self.params
         xp = get_xp(xs, mask, Wx)
         N, T, D = xs.shape
@@ -253,6 +263,8 @@ class TimeRNN:
         return hs
 
     def backward(self, dhs):
+        """dhs: (N, T, H) -> dxs (N, T, D); sums the steps' weight gradients into ``grads``
+        and sets ``dh``."""
         Wx, Wh, b = self.params
         xp = get_xp(dhs, Wx)
         N, T, H = dhs.shape
@@ -278,9 +290,11 @@ class TimeRNN:
         return dxs
 
     def set_state(self, h):
+        """Set the initial hidden state h (N, H) of the next forward (used when ``stateful``)."""
         self.h = h
 
     def reset_state(self):
+        """Forget the carried state: the next forward starts from zeros."""
         self.h = None
 
 
@@ -306,6 +320,8 @@ class TimeLSTM:
         self.stateful = stateful
 
     def forward(self, xs, mask=None):
+        """xs: (N, T, D), mask=None (N, T) bool -> hs (N, T, H), one ``LSTM`` object per t (a
+        padded step keeps h and c)."""
         Wx, Wh, b = self.params
         xp = get_xp(xs, mask, Wx)
         N, T, D = xs.shape
@@ -329,6 +345,8 @@ class TimeLSTM:
         return hs
 
     def backward(self, dhs):
+        """dhs: (N, T, H) -> dxs (N, T, D); sums the steps' weight gradients into ``grads``
+        and sets ``dh`` and ``dc``."""
         Wx, Wh, b = self.params
         xp = get_xp(dhs, Wx)
         N, T, H = dhs.shape
@@ -354,9 +372,11 @@ class TimeLSTM:
         return dxs
 
     def set_state(self, h, c=None):
+        """Set the initial states h and c (N, H) of the next forward (used when ``stateful``)."""
         self.h, self.c = h, c
 
     def reset_state(self):
+        """Forget the carried states: the next forward starts from zeros."""
         self.h, self.c = None, None
 
 
@@ -369,6 +389,8 @@ class Softmax:
         self.out = None
 
     def forward(self, x, mask=None):
+        """x: (N, T) scores, mask=None (N, T) bool -> y (N, T), each row summing to 1 (0 where
+        the mask is False). Keeps y for backward."""
         xp = get_xp(x, mask)
         if mask is not None:  # a padded score stands below every real one, so the max is a real one's
             x = xp.where(mask, x, x.min(axis=1, keepdims=True))
@@ -381,6 +403,7 @@ class Softmax:
         return self.out
 
     def backward(self, dout):
+        """dy: (N, T) -> dx = y * dy - y * sum(y * dy)."""
         dx = self.out * dout
         sumdx = dx.sum(axis=1, keepdims=True)
         dx -= self.out * sumdx
@@ -395,6 +418,7 @@ class WeightSum:
         self.cache = None
 
     def forward(self, hs, a):
+        """hs: (N, T, H), a: (N, T) -> c (N, H), the a-weighted sum of the rows of hs."""
         N, T, H = hs.shape
 
         ar = a.reshape(N, T, 1)
@@ -405,6 +429,7 @@ class WeightSum:
         return c
 
     def backward(self, dc):
+        """dc: (N, H) -> (dhs (N, T, H), da (N, T))."""
         hs, ar = self.cache
         N, T, H = hs.shape
         dt = dc.reshape(N, 1, H).repeat(T, axis=1)
@@ -423,6 +448,8 @@ class AttentionWeight:
         self.cache = None
 
     def forward(self, hs, h, mask=None):
+        """hs: (N, T, H), h: (N, H), mask=None (N, T) bool -> a (N, T) = softmax of the dot
+        products hs_t . h."""
         N, T, H = hs.shape
 
         hr = h.reshape(N, 1, H)
@@ -434,6 +461,7 @@ class AttentionWeight:
         return a
 
     def backward(self, da):
+        """da: (N, T) -> (dhs (N, T, H), dh (N, H))."""
         hs, hr = self.cache
         N, T, H = hs.shape
 
@@ -456,6 +484,8 @@ class Attention:
         self.attention_weight = None
 
     def forward(self, hs, h, mask=None):
+        """hs: (N, T, H) encoder states, h: (N, H) one decoder state, mask=None (N, T) bool ->
+        the context c (N, H): AttentionWeight, then WeightSum. Keeps ``attention_weight`` (N, T)."""
         get_xp(hs, h, mask)  # refuses mixed numpy and cupy with a clear message
         a = self.attention_weight_layer.forward(hs, h, mask)
         out = self.weight_sum_layer.forward(hs, a)
@@ -463,6 +493,7 @@ class Attention:
         return out
 
     def backward(self, dout):
+        """dc: (N, H) -> (dhs (N, T, H), dh (N, H)); dhs sums both paths to hs."""
         dhs0, da = self.weight_sum_layer.backward(dout)
         dhs1, dh = self.attention_weight_layer.backward(da)
         dhs = dhs0 + dhs1
@@ -480,6 +511,8 @@ class TimeAttention:
         self.attention_weights = None
 
     def forward(self, hs_enc, hs_dec, mask=None):
+        """hs_enc: (N, Te, H), hs_dec: (N, Td, H), mask=None (N, Te) bool -> c (N, Td, H), one
+        ``Attention`` object per decoder step."""
         xp = get_xp(hs_enc, hs_dec, mask)
         N, T, H = hs_dec.shape
         out = xp.empty_like(hs_dec)
@@ -494,6 +527,7 @@ class TimeAttention:
         return out
 
     def backward(self, dout):
+        """dc: (N, Td, H) -> (dhs_enc (N, Te, H) summed over the steps, dhs_dec (N, Td, H))."""
         xp = get_xp(dout)
         N, T, H = dout.shape
         dhs_enc = 0

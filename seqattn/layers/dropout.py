@@ -19,6 +19,8 @@ class TimeDropout:
         self.seed = seed
 
     def forward(self, xs):
+        """xs (any shape, float) -> xs times a mask of 0 and 1 / (1 - ratio) while ``train``;
+        xs itself in evaluation. Keeps the mask for backward."""
         if not self.train or self.ratio == 0.0:
             self.mask = None
             return xs
@@ -30,4 +32,5 @@ class TimeDropout:
         return xs * self.mask
 
     def backward(self, dout):
+        """dout -> dout times the forward's mask (dout itself when nothing was dropped)."""
         return dout if self.mask is None else dout * self.mask

@@ -16,6 +16,8 @@ class Embedding(Layer):
         self.idx = None
 
     def forward(self, idx):
+        """Ids (``ndim`` axes: (N,) here, (N, T) for TimeEmbedding) int -> their rows of W, (..., D).
+        An id outside 0..V-1 is a ValueError. Keeps the ids for backward."""
         name = type(self).__name__
         idx = check_int(idx, "ids", name, ndim=self.ndim)
         W = self.params[0]
@@ -24,6 +26,8 @@ class Embedding(Layer):
         return W[idx]
 
     def backward(self, dout):
+        """dout: (..., D) -> None; scatter-adds dout into dW (V, D) (``grads[0]``), so
+        that an id used several times gets the sum of its gradients."""
         if self.idx is None:
             raise RuntimeError(f"{type(self).__name__}: run forward before backward")
         self.ops(dout).embedding_backward(self.grads[0], self.idx, dout)

@@ -15,10 +15,13 @@ class Softmax:
         self.out = None
 
     def forward(self, x):
+        """x: (..., V) float -> softmax over the last axis (row maximum subtracted first).
+        Keeps the output for backward."""
         self.out = get_ops(x).softmax(check_float(x, "x", "Softmax"))
         return self.out
 
     def backward(self, dout):
+        """dout: (..., V) -> dx = y * (dout - sum(y * dout)) over the last axis."""
         return get_ops(dout).softmax_backward(self.out, dout)
 
 
@@ -40,6 +43,9 @@ class SoftmaxWithLoss:
         self._cache = None
 
     def forward(self, x, t):
+        """x: scores (N, V) float (TimeSoftmaxWithLoss: (N, T, V)); t: int ids of the same
+        leading shape -> the mean cross-entropy over the targets that count, a 0-d array (left
+        on the device). Keeps the probabilities for backward."""
         name = type(self).__name__
         x = check_float(x, "scores", name, ndim=self.ndim)
         t = check_int(t, "targets", name, ndim=self.ndim - 1)
@@ -52,6 +58,8 @@ class SoftmaxWithLoss:
         return loss
 
     def backward(self, dout=1):
+        """dout (a number, default 1) -> dx of the scores' shape: (softmax - target
+        distribution) * dout / (targets that count); 0 at ignored targets."""
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}: run forward before backward")
         cache, shape = self._cache

@@ -25,13 +25,17 @@ class TimeLSTM(TimeRecurrent):
 
     @property
     def c(self):
+        """The last cell state (N, H) (None before a forward)."""
         return self._states[1]
 
     @property
     def dc(self):
+        """After backward, the gradient of the initial cell state (N, H); None before."""
         return None if self._dstates is None else self._dstates[1]
 
     def set_state(self, h, c=None):
+        """Set the initial hidden state h (N, H) and cell state c (N, H) of the next forward
+        (used when ``stateful``; c None starts from zeros)."""
         super().set_state(h, c)
 
 
@@ -50,6 +54,8 @@ class TimeBiLSTM(Composite):
         self.hidden_size = Wh1.shape[0]
 
     def forward(self, xs, mask=None):
+        """xs: (N, T, D) float, mask=None (N, T) bool -> hs (N, T, 2H): the forward
+        direction's states in hs[..., :H], the backward direction's in hs[..., H:]."""
         xs = check_float(xs, "xs", "TimeBiLSTM", ndim=3)
         xp = self.forward_lstm.xp(xs, mask)
         check_mask(mask, xs.shape[:2], "TimeBiLSTM")

@@ -42,10 +42,12 @@ class TimeRecurrent(Layer):
 
     @property
     def h(self):
+        """The last hidden state (N, H) (None before a forward)."""
         return self._states[0]
 
     @property
     def dh(self):
+        """After backward, the gradient of the initial hidden state (N, H); None before."""
         return None if self._dstates is None else self._dstates[0]
 
     def set_state(self, h, *rest):
@@ -53,6 +55,7 @@ class TimeRecurrent(Layer):
         self._states = [h, *rest] + [None] * (self.n_states - 1 - len(rest))
 
     def reset_state(self):
+        """Forget the carried state: the next forward starts from zeros."""
         self._states = [None] * self.n_states
 
     def forward(self, xs, mask=None):

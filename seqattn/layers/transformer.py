@@ -35,6 +35,7 @@ class LayerNorm(Layer):
         self._cache = None
 
     def forward(self, x):
+        """x: (..., E) float, the weights' dtype -> (5) over the last axis, same shape."""
         gamma, beta = self.params
         x = check_float(x, "x", "LayerNorm", dtype=gamma.dtype)
         if x.shape[-1] != gamma.shape[0]:
@@ -43,6 +44,7 @@ class LayerNorm(Layer):
         return y
 
     def backward(self, dy):
+        """dy: (..., E) -> dx (..., E); writes dgamma and dbeta into ``grads``."""
         if self._cache is None:
             raise RuntimeError("LayerNorm: run forward before backward")
         dx, self.grads[0][...], self.grads[1][...] = self.ops(dy).layer_norm_backward(self._cache, dy, self.params[0])
@@ -63,6 +65,8 @@ class FeedForward(Layer):
         self._cache = None
 
     def forward(self, x):
+        """x: (..., E) float -> (4) at every position, (..., E). Keeps the hidden
+        activations (..., F) for backward."""
         W1, b1, W2, b2 = self.params
         x = check_float(x, "x", "FeedForward", dtype=W1.dtype)
         x2 = x.reshape(-1, W1.shape[0])
@@ -78,6 +82,7 @@ class FeedForward(Layer):
         return y.reshape(x.shape)
 
     def backward(self, dy):
+        """dy: (..., E) -> dx (..., E); writes dW1, db1, dW2, db2 into ``grads``."""
         if self._cache is None:
             raise RuntimeError("FeedForward: run forward before backward")
         W1, _, W2, _ = self.params
@@ -151,6 +156,8 @@ class MultiHeadAttention(Layer):
         return C, A
 
     def forward(self, q_in, kv_in, key_mask=None):
+        """q_in: (N, Tq, E) float, kv_in: (N, Tk, E) float, key_mask=None (N, Tk) bool ->
+        (N, Tq, E). Keeps ``attention_weights`` (N, h, Tq, Tk) and what backward needs."""
         Wq, bq, Wk, bk, Wv, bv, Wo, bo = self.params
         name = "MultiHeadAttention"
         q_in = check_float(q_in, "q_in", name, ndim=3, dtype=Wq.dtype)
@@ -169,6 +176,8 @@ class MultiHeadAttention(Layer):
         return out.reshape(N, Tq, E)
 
     def backward(self, dout):
+        """dout: (N, Tq, E) -> (dq_in (N, Tq, E), dkv_in (N, Tk, E)); writes the eight
+        weight gradients into ``grads``."""
         if self._cache is None:
             raise RuntimeError("MultiHeadAttention: run forward before backward")
         Wq, bq, Wk, bk, Wv, bv, Wo, bo = self.params
@@ -236,6 +245,8 @@ class MultiHeadAttention(Layer):
         return out.reshape(N, t, E)
 
     def reorder_cache(self, idx):
+        """Keep the cached keys and values of rows ``idx`` (an int array of row indices),
+        in that order: beam search's reordering."""
         self._kv.K, self._kv.V = self._kv.K[idx], self._kv.V[idx]
 
 
@@ -272,6 +283,7 @@ class PositionalEncoding(Layer):
         return self.params[0] if self.learned else self.table
 
     def forward(self, x, start=0):
+        """x: (N, T, E) float embeddings -> x * sqrt(E) + the table's rows start..start+T-1."""
         table = self._table()
         T = x.shape[1]
         if start + T > table.shape[0]:
@@ -280,6 +292,8 @@ class PositionalEncoding(Layer):
         return x * x.dtype.type(self.scale) + table[start : start + T]
 
     def backward(self, dout):
+        """dout: (N, T, E) -> dx = dout * sqrt(E); a learned table gets the sum over the
+        batch of dout at its rows."""
         start, T, N = self._span
         if self.learned:
             self.grads[0][...] = 0

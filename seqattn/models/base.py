@@ -96,6 +96,7 @@ class Seq2seqBase(Composite):
 
     @property
     def pad_id(self):
+        """The padding id of the sources and targets (None: sequences of one length)."""
         return self.config["pad_id"]
 
     def dropouts(self):
@@ -134,6 +135,7 @@ class Seq2seqBase(Composite):
         return self.loss_layer.forward(scores, targets)
 
     def backward(self, dout=1):
+        """Backpropagate the last forward's loss (scaled by ``dout``) into ``grads``."""
         dscores = self.loss_layer.backward(dout)
         dhs_enc, dfinals = self.decoder.backward(dscores)
         self.encoder.backward(dhs_enc, dfinals)

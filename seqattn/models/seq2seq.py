@@ -56,6 +56,8 @@ class AttentionSeq2seq(Seq2seqBase):
 
     @classmethod
     def check_options(cls, args):
+        """As ``Seq2seqBase.check_options``, and the score, layers, dropout and an even
+        hidden size for a bidirectional encoder."""
         super().check_options(args)
         choice("score", args["score"], SCORES)
         positive_int("num_layers", args["num_layers"])
@@ -65,6 +67,7 @@ class AttentionSeq2seq(Seq2seqBase):
                               f"got {args['hidden_size']}")
 
     def part_options(self, score, bidirectional, num_layers, skip, dropout):
+        """The options -> (the encoder's, the decoder's) keyword arguments."""
         stack = dict(num_layers=num_layers, skip=skip, dropout=dropout)
         return dict(stack, bidirectional=bidirectional), dict(stack, score=score)
 

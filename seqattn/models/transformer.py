@@ -263,6 +263,8 @@ class TransformerSeq2seq(Seq2seqBase):
 
     @classmethod
     def check_options(cls, args):
+        """Sizes at least 1, d_model a multiple of num_heads, dropout in [0, 1), and the
+        activation, norm and positions among their choices; an OptionError otherwise."""
         for key in ("d_model", "num_heads", "num_layers", "ffn_size", "max_len"):
             if key in args:
                 positive_int(key, args[key])
@@ -283,6 +285,8 @@ class TransformerSeq2seq(Seq2seqBase):
         return xs, mask
 
     def generate(self, xs, start_id, sample_size, **kw):
+        """As ``Seq2seqBase.generate``: xs (N, Ts) int ids -> (N, sample_size) int ids,
+        with sample_size at most ``max_len``."""
         if sample_size > self.config["max_len"]:
             raise ValueError(f"{type(self).__name__}: {sample_size} steps asked for, more than max_len {self.config['max_len']}")
         return super().generate(xs, start_id, sample_size, **kw)

@@ -118,6 +118,7 @@ class Ops:
         return 0.5 * x * (1 + t), (x, t)
 
     def gelu_backward(self, cache, dy):
+        """``gelu``'s cache (x, t) and dy -> dx, the derivative of the tanh form times dy."""
         x, t = cache
         du = 0.7978845608028654 * (1 + 3 * 0.044715 * x**2)
         return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
@@ -192,15 +193,20 @@ class Ops:
 
     # ------------------------------------------------------------------- recurrent cells
     def rnn_cell(self, a, Wh, h_prev):
+        """One RNN step: a = x Wx + b (N, H) of this step, Wh (H, H), h_prev (N, H) ->
+        ((h,), cache): h = tanh(a + h_prev Wh)."""
         h = self.xp.tanh(a + h_prev @ Wh)  # (1)
         return (h,), h
 
     def rnn_cell_backward(self, G, Wh, prev, new, d):
+        """dh (``d`` = (dh,)) through the step -> (dA (N, H) at its pre-activation, (dh_prev,))."""
         h, (dh,) = G, d
         dA = dh * (1 - h**2)  # (1)
         return dA, (dA @ Wh.T,)
 
     def gru_cell(self, a, Wh, h_prev):
+        """One GRU step: a = x Wx + b (N, 3H) of this step (blocks z, r, h~), Wh (H, 3H), h_prev
+        (N, H) -> ((h,), the gates [z, r, h~] (N, 3H) as cache), (1)-(4)."""
         xp, H = self.xp, h_prev.shape[1]
         z = self.sigmoid(a[:, :H] + h_prev @ Wh[:, :H])  # (1)
         r = self.sigmoid(a[:, H : 2 * H] + h_prev @ Wh[:, H : 2 * H])  # (2)
@@ -209,6 +215,8 @@ class Ops:
         return (h,), xp.concatenate((z, r, hh), axis=1)
 
     def gru_cell_backward(self, G, Wh, prev, new, d):
+        """dh (``d`` = (dh,)) through the step -> (dA (N, 3H) at the pre-activations, (dh_prev,)),
+        (4) back to (1)."""
         xp, (h_prev,), (dh,) = self.xp, prev, d
         H = h_prev.shape[1]
         z, r, hh = G[:, :H], G[:, H : 2 * H], G[:, 2 * H :]

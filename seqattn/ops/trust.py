@@ -22,4 +22,5 @@ def trusted_ids():
 
 
 def ids_trusted():
+    """True inside ``trusted_ids()``: the bodies may skip reading ids back to check them."""
     return _trusted.get()
