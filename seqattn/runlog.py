@@ -67,6 +67,7 @@ class RunLog:
             self.writer.flush()
 
     def close(self):
+        """Close the TensorBoard writer (the CSV and JSON files are written whole after each epoch)."""
         if self.writer is not None:
             self.writer.close()
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import os
 import pkgutil
+import re
 
-# The modules the reference documents (each has a ``::: module`` on a page of docs/reference/).
-PUBLIC = (
-    "seqattn", "seqattn.backend", "seqattn.layers", "seqattn.layers.book", "seqattn.models", "seqattn.optim",
-    "seqattn.trainer", "seqattn.data", "seqattn.metrics", "seqattn.plots", "seqattn.checkpoint", "seqattn.ops",
-    "seqattn.ops.reference", "seqattn.errors", "seqattn.distributed", "seqattn.threads",
-)
+# The modules the reference documents: each ``::: module`` line of a page of docs/reference/.
+REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
+PUBLIC = ("seqattn",) + tuple(sorted({m.group(1) for f in sorted(os.listdir(REFERENCE)) if f.endswith(".md")
+                                      for m in re.finditer(r"^::: (seqattn[\w.]*)", open(os.path.join(REFERENCE, f), encoding="utf-8").read(), re.M)}))
 
 # Every other module of the package, and why it is not in the reference. A new module must be
 # put in one list or the other (tests/test_docs.py).
@@ -31,6 +31,7 @@ INTERNAL = {
     "seqattn.options": "the command's option resolution",
     "seqattn.paths": "the command's output path checks",
     "seqattn.memory": "the command's memory check",
+    "seqattn.install": "the distribution's name and the packages its extras bring, for error messages",
     "seqattn.packed": "Packed and flat are documented where seqattn.layers exports them",
 }
 
