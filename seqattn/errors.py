@@ -1,6 +1,7 @@
-"""The error for an option that cannot be used, and the checks that raise it. Whoever defines an
-option checks it here, once (the models their own options, ``seqattn.options`` the training
-options); the message names the option as its caller spells it."""
+"""The errors of what a user gives: an option that cannot be used (and the checks that raise it),
+and a checkpoint that cannot be read. Whoever defines an option checks it here, once (the models
+their own options, ``seqattn.options`` the training options); the message names the option as
+its caller spells it."""
 
 from __future__ import annotations
 
@@ -31,15 +32,32 @@ class OptionError(ValueError):
         return self._NAME.sub(spelt, self.text)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, damaged, or does not fit the model it is loaded into: one line
+    that names the file (and the field or weight that is wrong)."""
+
+
+def is_int(value):
+    """An integer, and not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def integer(key, value, least=0):
+    """A whole number (an int, not a bool or a float) of at least ``least``."""
+    if not is_int(value):
+        raise OptionError(f"<{key}> must be a whole number, got {value!r}")
+    if value < least:
+        raise OptionError(f"<{key}> must be at least {least}, got {value!r}")
+
+
 def positive_int(key, value):
     """An int of at least 1 (not a bool), or an OptionError naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise OptionError(f"<{key}> must be at least 1, got {value!r}")
+    integer(key, value, 1)
 
 
 def fraction(key, value):
     """At least 0 and below 1 (a dropout rate, label smoothing)."""
-    if not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
         raise OptionError(f"<{key}> must be at least 0 and below 1, got {value}")
 
 
