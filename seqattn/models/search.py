@@ -1,13 +1,22 @@
 """Batched decoding: greedy and beam search over any decoder with the begin/run/reorder interface.
 
-Both run on the whole batch at once; the loop is over output steps only.
+Both run on the whole batch at once; the loop is over output steps only. With a stop symbol they
+end as soon as every row has ended (checked every ``CHECK_EVERY`` steps, one read from the device
+each), and the rest of the output is the fill id, as it would have been.
 """
 
 from __future__ import annotations
 
+from ..backend import to_numpy
 from ..ops import get_ops
 
 NEG = -1e9
+CHECK_EVERY = 8
+
+
+def _all_ended(done, s, sample_size):
+    """Whether every row has ended after step ``s`` (looked at every CHECK_EVERY steps only)."""
+    return (s + 1) % CHECK_EVERY == 0 and s + 1 < sample_size and bool(to_numpy(done.all()))
 
 
 def greedy(decoder, N, start_id, sample_size, stop_id=None, fill_id=None, xp=None):
@@ -22,6 +31,9 @@ def greedy(decoder, N, start_id, sample_size, stop_id=None, fill_id=None, xp=Non
             ids = xp.where(finished, fill_id, ids)
             finished |= ids == stop_id
         out[:, s] = ids
+        if stop_id is not None and _all_ended(finished, s, sample_size):
+            out[:, s + 1 :] = fill_id
+            break
     return out
 
 
@@ -66,6 +78,10 @@ def beam(decoder, N, start_id, sample_size, width, stop_id=None, fill_id=None, l
         lengths += ~finished
         if stop_id is not None:
             finished |= ids == stop_id
+            # every hypothesis that can still win has ended (the others carry NEG)
+            if _all_ended(finished | (scores.reshape(N * B) <= NEG / 2), s, sample_size):
+                tokens[:, s + 1 :] = fill_id
+                break
     final = scores.reshape(N * B)
     if length_penalty:
         final = final / xp.maximum(lengths, 1) ** length_penalty
