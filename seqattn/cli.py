@@ -43,7 +43,8 @@ class Flags(dict):
         return "--" + key.replace("_", "-")
 
 
-FLAGS = Flags({k: v[0] for k, v in MODEL_FLAGS.items()}, hidden_size="--hidden", d_model="--hidden", wordvec_size="--wordvec")
+FLAGS = Flags({k: v[0] for k, v in MODEL_FLAGS.items()}, hidden_size="--hidden", d_model="--hidden", wordvec_size="--wordvec",
+              beam_width="--beam")
 
 
 class UsageError(Exception):
@@ -310,7 +311,7 @@ def _prepare(args, say):
     from .data import load_dataset
     from .data.codec import Codec
     from .data.source import describe
-    from .memory import check_batch_memory
+    from .memory import check_run
 
     resumed = read(args.resume)[1] if args.resume else {}
     if resumed and "trainer" not in resumed:
@@ -331,7 +332,7 @@ def _prepare(args, say):
     data = load_dataset(args.task, args.data, opts.reverse, n=examples,
                         codec=Codec.from_meta(resumed["codec"]) if resumed.get("codec") else None,
                         valid=args.valid, test=args.test, max_length=args.max_length,
-                        check_lengths=lambda c, ls, lt, lines: check_batch_memory(c, opts, source, ls, lt, lines), **text_options)
+                        check_lengths=lambda c, ls, lt, lines: check_run(opts, c, ls, lt, lines, source), **text_options)
     codec, train, valid = data.codec, data.train, data.valid
     if data.dropped:
         say(f"left out {data.dropped:,} of {data.dropped + len(train):,} training pairs longer than {args.max_length} tokens")

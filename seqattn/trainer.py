@@ -13,6 +13,7 @@ from .backend import get_xp, to_device, to_numpy
 from .checkpoint import CheckpointError
 from .distributed import ONE, everywhere
 from .packed import flat
+from .errors import fraction, positive_int
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import Schedule, clip_grads
@@ -115,6 +116,8 @@ class Trainer:
         apply_environment()  # SEQATTN_THREADS, unless this process has chosen its threads
         self.model, self.optimizer = model, optimizer
         self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
+        positive_int("batch_size", batch_size)
+        fraction("label_smoothing", label_smoothing)
         model.loss_layer.label_smoothing = label_smoothing
         self.keep_best, self.patience = keep_best, patience
         self.scorer, self.monitor = scorer, monitor

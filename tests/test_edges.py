@@ -1,15 +1,104 @@
-"""The searches held to oracles that do not share their code: beam search against an exhaustive
-search, greedy search against recomputing every prefix; both ending when every row has ended."""
+"""The library's edge, and the searches held to oracles that do not share their code: arguments
+checked once where they enter a model, naming the argument; beam search against an exhaustive
+search, greedy search against recomputing every prefix; both ending when every row has ended;
+the weights a model is said to have against the weights it has."""
 
 import itertools
+import random
 
 import numpy as np
 import pytest
 
-from seqattn.models import AttentionSeq2seq, PeekySeq2seq, Seq2seq, search
+from seqattn.errors import OptionError
+from seqattn.models import MODELS, AttentionSeq2seq, PeekySeq2seq, Seq2seq, TransformerSeq2seq, search
 from seqattn.ops import get_ops
+from seqattn.optim import Adam
+from seqattn.trainer import Trainer
 
 V, START, PAD = 7, 1, 0
+
+
+# ----------------------------------------------------------------------------- 9. the edge
+@pytest.mark.parametrize("cls", [Seq2seq, AttentionSeq2seq, TransformerSeq2seq])
+def test_empty_batches(cls):
+    model = cls(V, seed=0) if cls is TransformerSeq2seq else cls(V, 4, 6, seed=0)
+    with pytest.raises(ValueError, match=r"xs and ts are an empty batch \(N = 0\)"):
+        model.forward(np.zeros((0, 3), int), np.zeros((0, 3), int))
+    with pytest.raises(ValueError, match=r"xs has no time steps \(shape \(2, 0\)\)"):
+        model.forward(np.zeros((2, 0), int), np.zeros((2, 3), int))
+    with pytest.raises(ValueError, match="xs has no time steps"):
+        model.generate(np.zeros((2, 0), int), START, 3)
+    out = model.generate(np.zeros((0, 4), int), START, 3, beam_width=2)
+    assert out.shape == (0, 3) and out.dtype == np.int64
+
+
+def test_an_empty_share_still_takes_part_in_a_step():
+    """Trainer.step takes an empty batch (a rank's empty share) without calling forward."""
+    model = AttentionSeq2seq(V, 4, 6, seed=0)
+    tr = Trainer(model, Adam(0.01), batch_size=4, progress=False, log=lambda s: None)
+    before = model.params.buffer.copy()
+    assert float(tr.step(np.zeros((0, 3), int), np.zeros((0, 3), int))) == 0.0
+    np.testing.assert_array_equal(model.params.buffer, before)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"dtype": "int32"}, "unknown dtype 'int32'; choose one of float32, float64"),
+    ({"dtype": "float16"}, "unknown dtype 'float16'"),
+    ({"pad_id": 7}, r"pad_id 7 is outside the vocabulary \(ids 0 to 6\)"),
+    ({"pad_id": -1}, "pad_id must be at least 0, got -1"),
+    ({"pad_id": 1.0}, "pad_id must be a whole number, got 1.0"),
+    ({"target_vocab_size": 3, "pad_id": 5}, r"pad_id 5 is outside the vocabulary \(ids 0 to 2\)"),
+    ({"seed": 1.5}, "seed must be a whole number"),
+])
+@pytest.mark.parametrize("cls", [Seq2seq, TransformerSeq2seq])
+def test_constructor_arguments_are_checked_naming_them(cls, kwargs, words):
+    with pytest.raises(OptionError, match=words):
+        cls(V, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"sample_size": 2.5}, "sample_size must be a whole number, got 2.5"),
+    ({"sample_size": -1}, "sample_size must be at least 0"),
+    ({"beam_width": 2.0}, "beam_width must be a whole number, got 2.0"),
+    ({"beam_width": 0}, "beam_width must be at least 1"),
+    ({"start_id": 1.5}, "start_id must be a whole number, got 1.5"),
+    ({"start_id": 7}, "start_id 7 is outside the target vocabulary of size 7"),
+    ({"stop_id": True}, "stop_id must be a whole number, got True"),
+    ({"length_penalty": float("nan")}, "length_penalty must be a finite number"),
+])
+def test_generate_arguments_are_checked_naming_them(kwargs, words):
+    model = AttentionSeq2seq(V, 4, 6, seed=0)
+    args = {"start_id": START, "sample_size": 3, **kwargs}
+    with pytest.raises(OptionError, match=words):
+        model.generate(np.ones((2, 3), int), args.pop("start_id"), args.pop("sample_size"), **args)
+
+
+def test_trainer_arguments_are_checked_naming_them():
+    model = Seq2seq(V, 4, 6, seed=0)
+    for kwargs, words in (({"batch_size": 0}, "batch_size must be at least 1"), ({"batch_size": 2.5}, "batch_size must be a whole"),
+                          ({"label_smoothing": 1.0}, "label_smoothing must be at least 0 and below 1")):
+        with pytest.raises(OptionError, match=words):
+            Trainer(model, Adam(), **kwargs)
+
+
+def test_weight_counts_are_the_weights_built():
+    """What the memory estimate and the checkpoint checks count, for random configurations of
+    every model, is exactly what the model builds."""
+    rng = random.Random(0)
+    for kind, cls in MODELS.items():
+        for _ in range(8):
+            config = dict(vocab_size=rng.randint(3, 9), target_vocab_size=rng.randint(3, 9))
+            if kind == "transformer":
+                config.update(d_model=rng.choice([4, 8]), num_heads=2, num_layers=rng.randint(1, 3), ffn_size=rng.randint(2, 9),
+                              norm=rng.choice(["pre", "post"]), positions=rng.choice(["sinusoid", "learned"]),
+                              max_len=rng.randint(3, 20), dropout=0.0)
+            else:
+                config.update(wordvec_size=rng.randint(1, 5), hidden_size=rng.choice([2, 4, 6]))
+                if kind == "attention":
+                    config.update(score=rng.choice(["dot", "general", "concat"]), bidirectional=rng.random() < 0.5,
+                                  num_layers=rng.randint(1, 3), skip=rng.random() < 0.5)
+            model = cls(**config)
+            assert cls.weight_count(model.config) == sum(p.size for _, p in model.named_params()), (kind, config)
 
 
 # ------------------------------------------------------------ 12. searches held to oracles

@@ -6,13 +6,16 @@ import numpy as np
 
 from .. import checkpoint
 from ..backend import get_xp
-from ..errors import positive_int
+from ..errors import OptionError, choice, integer, positive_int
 from ..layers import Composite, TimeSoftmaxWithLoss, frozen_weights
 from ..layers.base import check_int, check_mask
+from ..memory import check_generation
 from ..ops import trusted_ids
 from . import search
 from .encoder import Encoder
 from .init import Initializer
+
+DTYPES = ("float32", "float64")  # what the layers and the kernels compute in
 
 
 class Seq2seqBase(Composite):
@@ -62,15 +65,23 @@ class Seq2seqBase(Composite):
         return {**self.options, **given}
 
     def _configure(self, sizes, pad_id, seed, init, dtype, options, target_vocab_size=None):
-        """Check the sizes, record the configuration (what a checkpoint rebuilds the model from)
-        and return the weights' Initializer. ``target_vocab_size`` (the decoder's vocabulary, when
-        the target side has its own) defaults to ``vocab_size``: one vocabulary for both sides."""
+        """Check the sizes, the padding id, the seed and the dtype, record the configuration (what
+        a checkpoint rebuilds the model from) and return the weights' Initializer.
+        ``target_vocab_size`` (the decoder's vocabulary, when the target side has its own) defaults
+        to ``vocab_size``: one vocabulary for both sides."""
         sizes = dict(sizes, target_vocab_size=sizes["vocab_size"] if target_vocab_size is None else target_vocab_size)
         for key, value in sizes.items():
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, got {value!r}")
-        self.config = dict(model=self.kind, **{k: int(v) for k, v in sizes.items()}, pad_id=pad_id, seed=seed, init=init,
-                           dtype=np.dtype(dtype).name, **options)
+            positive_int(key, value)
+        if pad_id is not None:
+            integer("pad_id", pad_id)
+            if pad_id >= min(sizes["vocab_size"], sizes["target_vocab_size"]):
+                raise OptionError(f"<pad_id> {pad_id} is outside the vocabulary (ids 0 to "
+                                  f"{min(sizes['vocab_size'], sizes['target_vocab_size']) - 1}); padding needs an id of its own")
+        if seed is not None:
+            integer("seed", seed)
+        choice("dtype", str(dtype), DTYPES)
+        self.config = dict(model=self.kind, **{k: int(v) for k, v in sizes.items()}, pad_id=None if pad_id is None else int(pad_id),
+                           seed=None if seed is None else int(seed), init=init, dtype=np.dtype(dtype).name, **options)
         return Initializer(seed, dtype, init)
 
     def _setup(self, encoder, decoder):
@@ -80,15 +91,64 @@ class Seq2seqBase(Composite):
         self.pack()  # one buffer of weights and one of gradients: one pass each to update them
 
     @classmethod
-    def from_codec(cls, codec, sizes, own, seed=None, init="default", longest=0):
-        """An untrained model for the data ``codec`` reads: ``sizes`` by option name (``hidden``,
-        ``wordvec``), ``own`` its own options; ``longest`` is the longest sequence of the data."""
-        common = dict(pad_id=codec.pad_id, seed=seed, init=init)
-        if codec.target_vocab is not codec.vocab:
-            common["target_vocab_size"] = len(codec.target_vocab)
+    def arguments(cls, codec, sizes, own, seed=None, init="default", longest=0):
+        """The constructor's arguments of an untrained model for the data ``codec`` reads: ``sizes``
+        by option name (``hidden``, ``wordvec``), ``own`` its own options; ``longest`` is the
+        longest sequence of the data."""
         args = {cls.sizes[k]: v for k, v in sizes.items() if k in cls.sizes}
-        return cls(len(codec.vocab), **args, **common, **{k: v for k, v in own.items() if k not in cls.derived},
-                   **cls._derived_options(codec, longest))
+        return dict(vocab_size=len(codec.vocab), target_vocab_size=len(codec.target_vocab), pad_id=codec.pad_id, seed=seed,
+                    init=init, **args, **{k: v for k, v in own.items() if k not in cls.derived},
+                    **cls._derived_options(codec, longest))
+
+    @classmethod
+    def from_codec(cls, codec, sizes, own, seed=None, init="default", longest=0):
+        """An untrained model for the data ``codec`` reads (``arguments`` says what it is given)."""
+        return cls(**cls.arguments(codec, sizes, own, seed, init, longest))
+
+    # ---------------------------------------------------------------- what it holds, unbuilt
+    # ``config``: a model's configuration, or its constructor's arguments (all of them). Used to
+    # refuse, before anything is allocated, what would not fit (``seqattn.memory``).
+    @classmethod
+    def _parts(cls, config):
+        options = {k: config.get(k, v) for k, v in cls.options.items()}
+        V, D, H = config["vocab_size"], config["wordvec_size"], config["hidden_size"]
+        return V, config.get("target_vocab_size") or V, D, H, options
+
+    @classmethod
+    def weight_count(cls, config):
+        """The number of weights (floats in ``params``) of the model ``config`` describes."""
+        V, Vt, D, H, options = cls._parts(config)
+        enc, dec = cls.part_options(**options)
+        return Encoder.count(V, D, H, **enc) + cls.decoder_class.count(Vt, D, H, **dec)
+
+    @classmethod
+    def longest(cls, config):
+        """The longest sequence the model ``config`` describes can take (None: any)."""
+        return None
+
+    @classmethod
+    def table_floats(cls, config):
+        """Floats it holds besides its weights (fixed tables)."""
+        return 0
+
+    @classmethod
+    def activation_floats(cls, config, Ts, Tt):
+        """About the floats a training step keeps per example of ``Ts`` source and ``Tt`` target
+        steps: the recurrent caches, workspaces and gradients of both sides (24 per hidden unit,
+        step and layer, measured), the embeddings, and the scores over the vocabulary and over the
+        source, with their softmax and gradients."""
+        V, Vt, D, H, options = cls._parts(config)
+        L = options.get("num_layers", 1)
+        return 24 * H * L * (Ts + Tt) + 4 * D * (Ts + Tt) + 4 * Tt * (Vt + Ts)
+
+    @classmethod
+    def decoding_floats(cls, config, Ts, steps):
+        """About the floats generation keeps per hypothesis: the encoder's states (kept per beam),
+        the states of every layer, a step's scores in float64 (logits, log-probabilities,
+        candidates) and the tokens so far (int64, kept twice while beams are reordered)."""
+        V, Vt, D, H, options = cls._parts(config)
+        L = options.get("num_layers", 1)
+        return 10 * H * L * Ts + 8 * H * L + 8 * Vt + 4 * steps
 
     @classmethod
     def _derived_options(cls, codec, longest):
@@ -103,7 +163,8 @@ class Seq2seqBase(Composite):
         """Every dropout layer of the model, in a fixed order."""
         return [d for part in (self.encoder, self.decoder) for d in part.drops if d is not None]
 
-    def part_options(self, **options):
+    @classmethod
+    def part_options(cls, **options):
         """The model's options -> (encoder's, decoder's) keyword arguments."""
         return {}, {}
 
@@ -111,6 +172,8 @@ class Seq2seqBase(Composite):
     def _inputs(self, xs, mask):
         name = type(self).__name__
         xs = check_int(xs, "xs", name, ndim=2)
+        if xs.shape[1] == 0:
+            raise ValueError(f"{name}: xs has no time steps (shape {tuple(xs.shape)}); every source needs at least one id")
         get_xp(xs, *self.params)
         if mask is None and self.pad_id is not None:
             mask = xs != self.pad_id
@@ -123,6 +186,8 @@ class Seq2seqBase(Composite):
         """xs: (N, Ts) int source ids; ts: (N, Tt) int targets starting with the start id."""
         xs, mask = self._inputs(xs, mask)
         ts = check_int(ts, "ts", type(self).__name__, ndim=2)
+        if xs.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}.forward: xs and ts are an empty batch (N = 0); there is no loss to compute")
         if xs.shape[0] != ts.shape[0] or ts.shape[1] < 2:
             raise ValueError(f"{type(self).__name__}: xs {tuple(xs.shape)} and ts {tuple(ts.shape)} need the same N and ts at least 2 steps")
         xp = get_xp(xs, ts)
@@ -160,9 +225,14 @@ class Seq2seqBase(Composite):
         and the weights' derived layouts are built once for the whole call.
         """
         xs, mask = self._inputs(xs, mask)
-        if beam_width < 1 or sample_size < 0:
-            raise ValueError("generate: beam_width must be at least 1 and sample_size not negative")
+        integer("sample_size", sample_size)
+        positive_int("beam_width", beam_width)
+        if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float, np.floating)) or not np.isfinite(length_penalty):
+            raise OptionError(f"<length_penalty> must be a finite number, got {length_penalty!r}")
         xp = get_xp(xs)
+        if xs.shape[0] == 0:
+            return xp.zeros((0, sample_size), dtype=xp.int64)
+        check_generation(type(self), self.config, xs.shape[0], beam_width, xs.shape[1], sample_size)
         train = [d.train for d in self.dropouts()]
         self.set_train(False)
         try:
@@ -171,7 +241,7 @@ class Seq2seqBase(Composite):
                 self.decoder.begin(enc, capacity=sample_size)
                 fill = self.pad_id if self.pad_id is not None else stop_id
                 N = xs.shape[0]
-                self._check_decoder_ids(start_id, stop_id, fill)
+                self._check_decoder_ids(start_id=start_id, stop_id=stop_id, pad_id=fill)
                 with trusted_ids():  # the decoder reads back only what it generates
                     if beam_width == 1:
                         return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
@@ -180,12 +250,14 @@ class Seq2seqBase(Composite):
             if train:
                 self.set_train(train[0])
 
-    def _check_decoder_ids(self, *ids):
+    def _check_decoder_ids(self, **ids):
         """The ids generate feeds the decoder itself (start, stop, fill), checked once on the host."""
         V = self.config["target_vocab_size"]
-        for i in ids:
-            if i is not None and not 0 <= int(i) < V:
-                raise ValueError(f"{type(self).__name__}.generate: id {int(i)} is outside the target vocabulary of size {V}")
+        for name, i in ids.items():
+            if i is not None:
+                integer(name, i)
+                if not i < V:
+                    raise OptionError(f"{type(self).__name__}.generate: <{name}> {int(i)} is outside the target vocabulary of size {V}")
 
     # ---------------------------------------------------------------------------- checkpoints
     def save_params(self, path, codec=None):

@@ -29,6 +29,11 @@ class Decoder(Composite):
         self.adopt(self._children())
         self.drops = self.stack.drops
 
+    @staticmethod
+    def count(V, D, H, num_layers=1, skip=False, dropout=0.0, lstm_input=None, affine_input=None):
+        """The weights of a decoder built with these arguments, without building it."""
+        return V * D + LSTMStack.count(lstm_input or D, H, num_layers) + ((affine_input or H) + 1) * V
+
     def _children(self):
         return [("embed", self.embed), ("", self.stack), ("affine", self.affine)]
 
@@ -54,6 +59,10 @@ class PeekyDecoder(Decoder):
     def __init__(self, ini, V, D, H, **options):
         super().__init__(ini, V, D, H, lstm_input=H + D, affine_input=2 * H, **options)
         self.peek = None
+
+    @staticmethod
+    def count(V, D, H, **options):
+        return Decoder.count(V, D, H, lstm_input=H + D, affine_input=2 * H, **options)
 
     def begin(self, enc, capacity=None):
         super().begin(enc)
@@ -99,6 +108,11 @@ class AttentionDecoder(Decoder):
             self.attention = TimeAttention(score)
         self.adopt(self._children() + [("attention", self.attention)])
         self.enc = None
+
+    @staticmethod
+    def count(V, D, H, score="dot", attention_size=None, **options):
+        A = attention_size or H
+        return Decoder.count(V, D, H, affine_input=2 * H, **options) + {"general": H * H, "concat": 2 * H * A + A}.get(score, 0)
 
     def begin(self, enc, capacity=None):
         super().begin(enc)

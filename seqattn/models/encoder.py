@@ -23,6 +23,11 @@ class Encoder(Composite):
         self.adopt([("embed", self.embed), ("", self.stack)])
         self.drops = self.stack.drops
 
+    @staticmethod
+    def count(V, D, H, **stack_options):
+        """The weights of an encoder built with these arguments, without building it."""
+        return V * D + LSTMStack.count(D, H, **stack_options)
+
     def forward(self, xs, mask=None):
         """xs: (N, T) int ids -> EncoderOutput."""
         hs = self.stack.forward(self.embed.forward(xs), mask)

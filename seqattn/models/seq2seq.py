@@ -66,7 +66,8 @@ class AttentionSeq2seq(Seq2seqBase):
             raise OptionError("a bidirectional encoder splits <hidden_size> between directions: it must be even, "
                               f"got {args['hidden_size']}")
 
-    def part_options(self, score, bidirectional, num_layers, skip, dropout):
+    @classmethod
+    def part_options(cls, score, bidirectional, num_layers, skip, dropout):
         """The options -> (the encoder's, the decoder's) keyword arguments."""
         stack = dict(num_layers=num_layers, skip=skip, dropout=dropout)
         return dict(stack, bidirectional=bidirectional), dict(stack, score=score)

@@ -30,6 +30,15 @@ class LSTMStack(Composite):
             self.drops.append(TimeDropout(dropout) if dropout > 0 else None)
         self.adopt([(f"lstm{k}", layer) for k, layer in enumerate(self.lstms)])
 
+    @staticmethod
+    def count(D, H, num_layers=1, bidirectional=False, **_):
+        """The weights of a stack built with these arguments, without building it."""
+        def layer(d_in):  # Wx (d_in, 4h), Wh (h, 4h) and b (4h) of an LSTM of h units, per direction
+            h = H // 2 if bidirectional else H
+            return (2 if bidirectional else 1) * 4 * h * (d_in + h + 1)
+
+        return layer(D) + (num_layers - 1) * layer(H)
+
     def _residual(self, k):
         return self.skip and k > 0
 

@@ -144,7 +144,22 @@ class _Embed(Composite):
         self.embed.backward(self.pos.backward(dx))
 
 
+def _block_weights(E, F, attentions, norms):
+    """A block's weights: its attentions (Wq, Wk, Wv, Wo and their biases), its feed-forward
+    layer (W1, b1, W2, b2) and its layer norms (gamma, beta)."""
+    return attentions * (4 * E * E + 4 * E) + (2 * E * F + F + E) + norms * 2 * E
+
+
+def _embed_weights(V, E, positions, max_len):
+    return V * E + (max_len * E if positions == "learned" else 0)
+
+
 class TransformerEncoder(Composite):
+    @staticmethod
+    def count(V, E, heads, layers, F, dropout, activation, pre, positions, max_len):
+        """The weights of an encoder built with these arguments, without building it."""
+        return _embed_weights(V, E, positions, max_len) + layers * _block_weights(E, F, 1, 2) + (2 * E if pre else 0)
+
     def __init__(self, ini, V, E, heads, layers, F, dropout, activation, pre, positions, max_len):
         self.input = _Embed(ini, V, E, dropout, positions, max_len)
         self.blocks = [EncoderBlock(ini, E, heads, F, dropout, activation, pre) for _ in range(layers)]
@@ -172,6 +187,12 @@ class TransformerEncoder(Composite):
 class TransformerDecoder(Composite):
     """begin(enc, capacity=None): training (one ``run`` over the whole target, then backward)
     without ``capacity``; incremental decoding of up to ``capacity`` steps with it."""
+
+    @staticmethod
+    def count(V, E, heads, layers, F, dropout, activation, pre, positions, max_len):
+        """The weights of a decoder built with these arguments, without building it."""
+        return (_embed_weights(V, E, positions, max_len) + layers * _block_weights(E, F, 2, 3) + (2 * E if pre else 0)
+                + (E + 1) * V)
 
     def __init__(self, ini, V, E, heads, layers, F, dropout, activation, pre, positions, max_len):
         self.input = _Embed(ini, V, E, dropout, positions, max_len)
@@ -257,9 +278,55 @@ class TransformerSeq2seq(Seq2seqBase):
                                dropout=dropout))
         self.check_options(o)
         ini = self._configure({"vocab_size": vocab_size}, pad_id, seed, init, dtype, o, target_vocab_size)
-        args = (o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
-                o["norm"] == "pre", o["positions"], o["max_len"])
+        args = self._part_args(o)
         self._setup(TransformerEncoder(ini, vocab_size, *args), TransformerDecoder(ini, self.config["target_vocab_size"], *args))
+
+    @staticmethod
+    def _part_args(o):
+        return (o["d_model"], o["num_heads"], o["num_layers"], o["ffn_size"], o["dropout"], o["activation"],
+                o["norm"] == "pre", o["positions"], o["max_len"])
+
+    @classmethod
+    def _parts(cls, config):
+        o = {k: config.get(k, v) for k, v in cls.options.items()}
+        V = config["vocab_size"]
+        return V, config.get("target_vocab_size") or V, o
+
+    @classmethod
+    def weight_count(cls, config):
+        V, Vt, o = cls._parts(config)
+        args = cls._part_args(o)
+        return TransformerEncoder.count(V, *args) + TransformerDecoder.count(Vt, *args)
+
+    @classmethod
+    def longest(cls, config):
+        return config["max_len"]
+
+    @classmethod
+    def table_floats(cls, config):
+        V, Vt, o = cls._parts(config)
+        return 2 * o["max_len"] * o["d_model"] if o["positions"] == "sinusoid" else 0
+
+    @classmethod
+    def activation_floats(cls, config, Ts, Tt):
+        """Per block and token: the sublayers' inputs, outputs, norms and their gradients (about 24
+        per model unit in the encoder, 36 in the decoder) and the feed-forward layer's (4 per
+        unit); the attention probabilities and their gradients per head and pair of positions;
+        and the scores over the vocabulary."""
+        V, Vt, o = cls._parts(config)
+        E, F, heads, L = o["d_model"], o["ffn_size"], o["num_heads"], o["num_layers"]
+        encoder = L * (Ts * (24 * E + 4 * F) + 4 * heads * Ts * Ts)
+        decoder = L * (Tt * (36 * E + 4 * F) + 4 * heads * Tt * (Tt + Ts))
+        return encoder + decoder + 4 * Tt * Vt
+
+    @classmethod
+    def decoding_floats(cls, config, Ts, steps):
+        """Per hypothesis: the keys and values every attention caches (the decoder's own for up to
+        ``steps`` positions, the encoder's output for the cross-attention), kept twice while beams
+        are reordered; the encoder's pass; a step's scores in float64 and the tokens so far."""
+        V, Vt, o = cls._parts(config)
+        E, F, heads, L = o["d_model"], o["ffn_size"], o["num_heads"], o["num_layers"]
+        return L * (4 * E * (steps + Ts) + Ts * (12 * E + 2 * F) + 2 * heads * Ts * Ts) + 8 * Vt + 4 * steps
 
     @classmethod
     def check_options(cls, args):
