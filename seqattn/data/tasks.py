@@ -5,6 +5,9 @@ addition: ``a+b`` with a, b in 0..999 -> the sum (question 7 wide, answer ``_`` 
           and no unordered pair {a, b} appears twice.
 date:     a date from 1970 to 2020 in one of many human formats -> ``YYYY-MM-DD``
           (question 29 wide, answer ``_`` + 10 wide).
+
+Each task makes at most ``CAPACITY[task]`` examples (its distinct ones) and refuses a larger count
+at once, before any work.
 """
 
 from __future__ import annotations
@@ -42,37 +45,72 @@ ADDITION_DIGITS = 3  # each operand has 1 to 3 digits
 
 EXAMPLES = 50000  # generated for a task unless told otherwise
 ADDITION_PAIRS = 1000 * 1001 // 2  # unordered pairs {a, b} of numbers 0..999
+REJECTION_UP_TO = 100_000  # addition counts drawn by rejecting repeats (the book's way); larger ones at once
+DATE_DRAWS = ((LAST - FIRST).days + 1) * len(DATE_FORMATS) * len(CASES)  # (day, format, case) combinations
+
+
+def _check_count(task, n, capacity, what):
+    from .text import DataError
+
+    if n > capacity:
+        raise DataError(f"the {task} task has {capacity:,} {what}; ask for at most that many examples")
+
+
+def _operand_probabilities():
+    """P(v) for v in 0..999 of one drawn operand: 1 to 3 digits, then uniform among d-digit strings."""
+    v = np.arange(1000)
+    return sum((v < 10**d) / (3.0 * 10**d) for d in (1, 2, 3))
+
+
+def _remaining_pairs(seen, k, rng):
+    """``k`` of the pairs not in ``seen``, drawn one after another without replacement as the
+    rejection sampler would go on drawing them (each with weight P(a) P(b), in both orders), at
+    once: the order of exponential keys (Efraimidis and Spirakis) -> [(x, y)]."""
+    a, b = np.triu_indices(1000)
+    p = _operand_probabilities()
+    weight = p[a] * p[b] * np.where(a == b, 1.0, 2.0)
+    if seen:
+        taken = np.array(sorted(seen))
+        keep = np.ones(len(a), dtype=bool)
+        keep[np.searchsorted(a * 1000 + b, taken[:, 0] * 1000 + taken[:, 1])] = False
+        a, b, weight = a[keep], b[keep], weight[keep]
+    keys = np.log(rng.random(len(a))) / weight
+    order = np.argsort(-keys)[:k]
+    swap = rng.random(len(order)) < 0.5
+    return [(y, x) if s else (x, y) for x, y, s in zip(a[order].tolist(), b[order].tolist(), swap.tolist())]
 
 
 def addition_lines(n=EXAMPLES, seed=0):
-    """``n`` lines like ``16+75  _91  ``. At most ADDITION_PAIRS distinct pairs exist, and the
-    rarest are drawn rarely: asking for more than can be found in a bounded number of rounds is
-    a DataError, never an endless loop."""
-    from .text import DataError
-
-    if n > ADDITION_PAIRS:
-        raise DataError(f"the addition task has {ADDITION_PAIRS:,} distinct pairs; ask for at most that many examples")
+    """``n`` lines like ``16+75  _91  ``, at most ADDITION_PAIRS (every distinct pair). Up to
+    REJECTION_UP_TO, pairs are drawn and repeats thrown away (while that finds new pairs quickly);
+    more, or the rest once rejection has become slow, are drawn from the pairs left at once,
+    without replacement and with the same weights: every count is made in seconds."""
+    _check_count("addition", n, ADDITION_PAIRS, "distinct pairs")
     rng = np.random.default_rng(seed)
     seen, lines = set(), []
-    for _ in range(64):
-        if len(lines) >= n:
-            break
+    if n > REJECTION_UP_TO:
+        return [f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5) for x, y in _remaining_pairs(seen, n, rng)]
+    while len(lines) < n:
         m = 4 * (n - len(lines)) + 16
         digits = rng.integers(1, 4, (m, 2))
         values = (rng.random((m, 2)) * 10.0**digits).astype(np.int64)  # uniform among d-digit strings
+        before = len(lines)
         for x, y in values.tolist():
             key = (min(x, y), max(x, y))
             if key not in seen and len(lines) < n:
                 seen.add(key)
                 lines.append(f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5))
-    if len(lines) < n:
-        raise DataError(f"the addition task gave {len(lines):,} distinct pairs, fewer than the {n:,} asked for "
-                        "(its operands are mostly short, so long pairs are rare); ask for fewer examples")
+        if len(lines) < n and len(lines) - before < m // 8:  # rejection has become slow
+            pairs = _remaining_pairs(seen, n - len(lines), rng)
+            lines += [f"{x}+{y}".ljust(7) + f"_{x + y}".ljust(5) for x, y in pairs]
     return lines
 
 
 def date_lines(n=EXAMPLES, seed=0):
-    """``n`` lines like ``September 27, 1994           _1994-09-27``."""
+    """``n`` lines like ``September 27, 1994           _1994-09-27``, drawn with repeats, at most
+    DATE_DRAWS (the day, format and case combinations: more would mostly repeat them)."""
+    _check_count("date", n, DATE_DRAWS, f"questions to draw from ({(LAST - FIRST).days + 1:,} days in {len(DATE_FORMATS)} "
+                 f"formats and {len(CASES)} letter cases)")
     rng = np.random.default_rng(seed)
     days = rng.integers(0, (LAST - FIRST).days + 1, n).tolist()
     fmts = rng.integers(0, len(DATE_FORMATS), n).tolist()
@@ -85,6 +123,7 @@ def date_lines(n=EXAMPLES, seed=0):
 
 
 TASKS = {"addition": addition_lines, "date": date_lines}
+CAPACITY = {"addition": ADDITION_PAIRS, "date": DATE_DRAWS}
 
 
 # ------------------------------------------------------------------ inputs outside a task
