@@ -11,93 +11,284 @@ Layout of a checkpoint (format 2):
 
 Files are written to a temporary file beside the target, flushed to disk, then renamed over it in
 one step, so an interruption leaves the old file or the new one, never a damaged one.
+
+A checkpoint is read as a file from anywhere (``Archive``): only the members the format knows are
+read, nothing is unpickled, the meta is at most ``MAX_META_BYTES`` and is checked against its
+schema, and each array's header (shape and dtype) is checked against what the model expects
+before any of its data is read, so that what is decompressed is what the model needs, no more.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
+import math
 import os
-import tempfile
+import struct
 import zipfile
+
 import numpy as np
 
 from . import __version__
 from .backend import get_xp, to_numpy
+from .errors import CheckpointError, OptionError
+from .memory import memory_limit
+from .optim import OPTIMIZERS, SCHEDULES
+from .paths import atomic_write, check_writable, open_regular
+from .schema import Fields
 
 FORMAT = 2
+META = "__meta__"
+MAX_META_BYTES = 64 << 20  # the meta as stored (4 bytes a character): vocabularies and subword models fit many times
+_MAX_HEADER = 1 << 16  # an .npy header is a short dict
+_NPY_MAGIC = b"\x93NUMPY"
 
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, damaged, or does not fit the model it is loaded into."""
+__all__ = ["Archive", "CheckpointError", "FORMAT", "check_meta", "check_target", "is_checkpoint", "read", "read_npz",
+           "read_state", "restore_optimizer", "save", "set_weights", "write_npz_atomic"]
 
 
 # ------------------------------------------------------------------------------ the file
 def write_npz_atomic(path, arrays: dict, meta: dict):
     """Save ``arrays`` (name -> numpy array) and ``meta`` (JSON-able) to ``path`` atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    prefix = f".tmp-{os.path.basename(path)}-"
-    for stale in os.listdir(folder):  # left by a save that was killed before its rename
-        if stale.startswith(prefix) and stale.endswith(".npz"):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, stale))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+def _damaged(path, exc):
+    return CheckpointError(f"checkpoint {path!r} is damaged or not a seqattn checkpoint ({type(exc).__name__}: "
+                           f"{str(exc)[:200]}); save it again, or use an earlier checkpoint")
+
+
+def _read_header(f):
+    """(shape, dtype, fortran_order) of the .npy member open at ``f``, read and checked without
+    evaluating anything but literals."""
+    magic = f.read(8)
+    if len(magic) != 8 or magic[:6] != _NPY_MAGIC or magic[6] not in (1, 2, 3):
+        raise ValueError("a member is not an .npy array")
+    size = struct.unpack("<H" if magic[6] == 1 else "<I", f.read(2 if magic[6] == 1 else 4))[0]
+    if size > _MAX_HEADER:
+        raise ValueError(f"an .npy header of {size} bytes")
+    header = ast.literal_eval(f.read(size).decode("utf-8" if magic[6] == 3 else "latin1"))
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ValueError("an .npy header without descr, fortran_order and shape")
+    shape, fortran = header["shape"], header["fortran_order"]
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or not isinstance(fortran, bool):
+        raise ValueError(f"an .npy header of shape {shape!r}")
+    if not isinstance(header["descr"], str):
+        raise ValueError("an .npy array of records")
+    dtype = np.dtype(header["descr"])
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "fiubU":
+        raise ValueError(f"an .npy array of dtype {dtype}")
+    return shape, dtype, fortran
+
+
+class Archive:
+    """``Archive(path)``: a checkpoint opened for reading, its meta read (``meta``, JSON, at most
+    MAX_META_BYTES) and checked against the format's schema (``check_meta``). ``array(key,
+    shape)`` reads one member, refusing before any of its data is read a header whose shape is
+    not ``shape`` or whose dtype is not a float; members the format does not know are never read.
+    Use it in a ``with`` block, or let it close when it is collected."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._file = open_regular(self.path, CheckpointError, "checkpoint")
+        try:
+            self._zip = zipfile.ZipFile(self._file)
+            self._members = {info.filename: info for info in self._zip.infolist()}
+        except Exception as exc:  # whatever the zip reader makes of a file that is not a zip
+            self._file.close()
+            raise _damaged(self.path, exc) from None
+        if META + ".npy" not in self._members:
+            self.close()
+            raise CheckpointError(f"{self.path!r} is not a seqattn checkpoint (no {META} inside)")
+        meta = self._read(META, self._meta_header)
+        try:
+            meta = json.loads(str(meta[()]))
+        except (ValueError, RecursionError) as exc:
+            raise _damaged(self.path, exc) from None
+        self.meta = check_meta(meta, self.path)
+
+    def _meta_header(self, shape, dtype):
+        if shape != () or dtype.kind != "U":
+            raise CheckpointError(f"{self.path!r} is not a seqattn checkpoint: its {META} is not text")
+        if dtype.itemsize > MAX_META_BYTES:
+            raise CheckpointError(f"{self.path!r} is not a seqattn checkpoint: its {META} declares {dtype.itemsize / 2**20:,.0f} MiB "
+                                  f"of text, more than the {MAX_META_BYTES >> 20} MiB a checkpoint's meta may have")
+
+    def keys(self):
+        """The array members the format knows (``model/...`` and ``optimizer/<slot>/...``)."""
+        return [n[:-4] for n in self._members if n.endswith(".npy") and n.startswith(("model/", "optimizer/"))]
+
+    def __contains__(self, key):
+        return key + ".npy" in self._members
+
+    def declared_bytes(self, prefix):
+        """What the zip's index says its members under ``prefix`` hold, uncompressed (a file's
+        claim, checked against what a model needs before the model is built)."""
+        return sum(info.file_size for name, info in self._members.items() if name.startswith(prefix))
+
+    def _read(self, key, check):
+        """The array of member ``key``; ``check(shape, dtype)`` sees its header first and raises to
+        refuse it, before any of its data is read. The bytes the header declares are read, and one
+        more to see the member end there (which checks its CRC); a member with more is refused."""
+        try:
+            with self._zip.open(self._members[key + ".npy"]) as f:
+                shape, dtype, fortran = _read_header(f)
+                check(shape, dtype)
+                buf = bytearray(dtype.itemsize * math.prod(shape))
+                view, got = memoryview(buf), 0
+                while got < len(buf):
+                    n = f.readinto(view[got:])
+                    if not n:
+                        raise EOFError(f"member {key} ends after {got} of its {len(buf)} bytes")
+                    got += n
+                if f.read(1):
+                    raise ValueError(f"member {key} goes on after its array")
+        except CheckpointError:
+            raise
+        except Exception as exc:  # a damaged zip or member: whatever the readers raise
+            raise _damaged(self.path, exc) from None
+        return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
+
+    def array(self, key, shape, what=None):
+        """Member ``key``: a float array of ``shape`` (its header checked first), or None if the
+        file has no such member."""
+        if key not in self:
+            return None
+        shape = tuple(shape)
+
+        def check(found, dtype):
+            if dtype.kind != "f" or dtype.itemsize not in (4, 8):
+                raise CheckpointError(f"{self.path!r} does not fit this model: {what or key} is of dtype {dtype}, not float32 or float64")
+            if found != shape:
+                raise CheckpointError(f"{self.path!r} does not fit this model: {what or key} is of shape {found}, expected {shape}")
+
+        return self._read(key, check)
+
+    def read_all(self):
+        """Every member the format knows, each at most half of this machine's memory (for tools
+        and tests; loading a model reads by the model's shapes instead)."""
+        limit = memory_limit()
+
+        def bounded(shape, dtype):
+            if dtype.itemsize * math.prod(shape) > limit:
+                raise CheckpointError(f"{self.path!r}: a member declares {dtype.itemsize * math.prod(shape) / 2**30:,.0f} GiB")
+
+        return {key: self._read(key, bounded) for key in self.keys()}
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self._zip.close()
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def read_npz(path):
-    """Load a file written by ``write_npz_atomic``: (arrays dict, meta dict)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        meta = json.loads(str(arrays.pop("__meta__")))
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"checkpoint {path!r} is damaged or not a seqattn checkpoint ({type(exc).__name__}: {exc}); "
-            "save it again, or use an earlier checkpoint"
-        ) from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path!r} is not a seqattn checkpoint")
-    return arrays, meta
+    """(arrays, meta) of the checkpoint at ``path``: every member the format knows, read in full."""
+    with Archive(path) as a:
+        return a.read_all(), a.meta
 
 
 def is_checkpoint(path):
-    """True when ``path`` is a file that seqattn wrote (any format); it reads only the zip's index."""
+    """True when ``path`` is a regular file that seqattn wrote (any format); only the zip's index
+    is read, and nothing but a regular file is opened."""
     try:
-        with zipfile.ZipFile(path) as z:
-            return "__meta__.npy" in z.namelist()
-    except (OSError, zipfile.BadZipFile):
+        with open_regular(path, OSError) as f, zipfile.ZipFile(f) as z:
+            return META + ".npy" in z.namelist()
+    except Exception:  # not a zip, or not readable: not ours
         return False
 
 
 def read(path):
-    """(arrays, meta) of a checkpoint of this format; a one-line CheckpointError otherwise."""
-    arrays, meta = read_npz(path)
+    """(Archive, meta) of a checkpoint of this format, its meta checked (``check_meta``); the
+    Archive reads the arrays on request, each against the shape the caller expects."""
+    archive = Archive(path)
+    return archive, archive.meta
+
+
+# ------------------------------------------------------------------------------ the schema
+def check_meta(meta, path):
+    """The format's part of a checkpoint's schema: its format, and the optimizer's and trainer's
+    states where present; the configuration must be an object that names a model kind (the models
+    check the rest of it, and the codec checks its own part). Returns ``meta``."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path!r} is not a seqattn checkpoint")
     fmt = meta.get("format")
     if fmt != FORMAT:
-        if isinstance(fmt, int) and fmt < FORMAT:
+        if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt < FORMAT:
             raise CheckpointError(
                 f"{path!r} was written by an older format (checkpoint format {fmt}, seqattn "
-                f"{meta.get('seqattn_version', '?')}) that kept weights by position; seqattn {__version__} reads format "
+                f"{str(meta.get('seqattn_version', '?'))[:20]}) that kept weights by position; seqattn {__version__} reads format "
                 f"{FORMAT}, which keeps them by name: train it again, or load it with the seqattn that wrote it")
-        raise CheckpointError(f"{path!r} has checkpoint format {fmt!r}, which seqattn {__version__} cannot read (it reads {FORMAT})")
+        raise CheckpointError(f"{path!r} has checkpoint format {str(fmt)[:20]!r}, which seqattn {__version__} cannot read (it reads {FORMAT})")
     if "config" not in meta:
         raise CheckpointError(f"{path!r} is not a seqattn model checkpoint (no configuration inside)")
-    return arrays, meta
+    m = Fields(meta, path)
+    m.str("seqattn_version", null=True)
+    m.str("data", null=True)
+    m.obj("config").str("model")
+    m.obj("codec", null=True)
+    if m.has("optimizer"):
+        check_optimizer_meta(m.obj("optimizer"))
+    if m.has("trainer"):
+        _check_trainer_meta(m.obj("trainer"))
+    return meta
+
+
+def check_optimizer_meta(f):
+    """An optimizer's saved state: its name, its step count and its hyperparameters."""
+    names = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+    cls = names[f.str("name", choices=sorted(names))]
+    f.int("iter", 0, 2**53)
+    for h in cls.hyper:
+        f.number(h, least=0) if h == "lr" else f.number(h, least=0, below=1)
+    return cls
+
+
+_RECORD = {"loss": None, "accuracy": 1, "bleu": 100, "chrf": 100, "lr": None, "seconds": None,
+           "examples_per_second": None, "tokens_per_second": None}
+
+
+def _check_trainer_meta(t):
+    epochs = t.int("epoch", 0, 10**7)
+    history = t.list("history", of=dict, length=epochs)
+    for k in range(len(history)):
+        r = Fields(history[k], t.source, f"{t.name('history')}[{k}]")
+        r.int("epoch", k + 1, k + 1)
+        r.number("loss", least=0)
+        for key, most in _RECORD.items():
+            r.number(key, least=0, most=most, null=True)
+    t.int("batch_size", 1, null=True)
+    t.number("max_grad", least=0, null=True)
+    t.int("seed", 0, null=True)
+    t.number("base_lr", least=0, null=True)
+    t.number("label_smoothing", least=0, below=1, null=True)
+    schedule = t.obj("schedule", null=True)
+    if schedule is not None:
+        schedule.str("name", choices=SCHEDULES)
+        schedule.int("warmup", 0)
+        schedule.int("total", 1, null=True)
+        schedule.number("floor", 0, 1)
+
+
+def check_target(path, key, continuing=False, force=False):
+    """Refuse, before any work, a checkpoint path (option ``key``) that cannot be written, or that
+    holds what is not a seqattn checkpoint, or (unless ``continuing``, a run resumed from
+    ``path``, or ``force``) a trained one."""
+    check_writable(path, key)
+    if not os.path.lexists(path):
+        return
+    if not is_checkpoint(path):
+        raise OptionError(f"<{key}> {path!r} exists and is not a seqattn checkpoint; refusing to overwrite it: choose another <{key}>")
+    if not continuing and not force:
+        raise OptionError(f"<{key}> {path!r} already holds a checkpoint: continue it with <resume> {path}, "
+                          f"overwrite it with <force>, or choose another <{key}>")
 
 
 # ----------------------------------------------------------------------------- writing
@@ -119,33 +310,77 @@ def save(path, model, *, codec=None, optimizer=None, trainer=None, extra=None):
 
 
 # ----------------------------------------------------------------------------- reading
-def set_weights(model, arrays, meta, path="checkpoint"):
-    """Copy the weights of a checkpoint into ``model``, by name, onto the model's device."""
+def _take(arrays, key, shape, path, what, nonnegative=False):
+    """Array ``key`` of ``shape`` from an Archive (its header checked before its data is read) or a
+    dict; it must be there and finite (and, if ``nonnegative``, at least 0)."""
+    if isinstance(arrays, Archive):
+        a = arrays.array(key, shape, what)
+    else:
+        a = arrays.get(key)
+        if a is not None and tuple(a.shape) != tuple(shape):
+            raise CheckpointError(f"{path!r} does not fit this model: {what} is of shape {tuple(a.shape)}, expected {tuple(shape)}")
+    if a is None:
+        raise CheckpointError(f"{path!r} does not fit this model: {what} is missing, expected {tuple(shape)}")
+    if not np.isfinite(a).all() or (nonnegative and (a < 0).any()):
+        bad = "negative" if np.isfinite(a).all() else "NaN or infinite"
+        raise CheckpointError(f"{path!r} is damaged: {what} holds {bad} values (a checkpoint is saved only while training "
+                              "goes well); use an earlier checkpoint")
+    return a
+
+
+def _same_model(model, meta, path):
+    """Refuse a checkpoint of another configuration than ``model``'s (its seed, init and dtype aside)."""
     mine = {k: v for k, v in model.config.items() if k not in ("seed", "init", "dtype")}
     theirs = {k: v for k, v in meta["config"].items() if k not in ("seed", "init", "dtype")}
     if mine != theirs:
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         raise CheckpointError(f"{path!r} holds a different model: " +
                               ", ".join(f"{k} is {theirs.get(k)!r} there but {mine.get(k)!r} here" for k in diff))
+
+
+def set_weights(model, arrays, meta, path="checkpoint"):
+    """Copy the weights of a checkpoint into ``model``, by name, onto the model's device; each is
+    checked for its shape (before it is read, from an Archive) and for finite values."""
+    _same_model(model, meta, path)
     for name, p in model.named_params():
-        a = arrays.get(f"model/{name}")
-        if a is None or a.shape != p.shape:
-            got = "missing" if a is None else f"of shape {a.shape}"
-            raise CheckpointError(f"{path!r} does not fit this model: weight {name} is {got}, expected {tuple(p.shape)}")
+        a = _take(arrays, f"model/{name}", p.shape, path, f"weight {name}")
         p[...] = get_xp(p).asarray(a, dtype=p.dtype)  # onto the model's device, whatever the current backend
 
 
+def read_state(path, model, optimizer):
+    """(arrays, meta) to resume training ``model`` with ``optimizer`` from: its weights and the
+    optimizer's slots, each read against the model's shapes (its header first) and finite, as a
+    dict (to send to other ranks, and for ``set_weights`` and ``restore_optimizer``)."""
+    with Archive(path) as archive:
+        meta = archive.meta
+        if "trainer" not in meta:
+            raise CheckpointError(f"{path!r} holds a model but no training state to resume from")
+        _same_model(model, meta, path)
+        arrays = {}
+        for name, p in model.named_params():
+            arrays[f"model/{name}"] = _take(archive, f"model/{name}", p.shape, path, f"weight {name}")
+            for slot in optimizer.slots:
+                key = f"optimizer/{slot}/{name}"
+                if key in archive:
+                    arrays[key] = _take(archive, key, p.shape, path, f"the optimizer's {slot} of {name}", slot in optimizer.nonnegative)
+    return arrays, meta
+
+
 def restore_optimizer(optimizer, model, arrays, meta, path="checkpoint"):
-    """Give ``optimizer`` the state saved with the model (its slots by weight name)."""
-    state = meta.get("optimizer")
-    if state is None:
+    """Give ``optimizer`` the state saved with the model (its slots by weight name), each slot
+    checked as the weights are."""
+    if meta.get("optimizer") is None:
         raise CheckpointError(f"{path!r} holds no optimizer state")
-    if state["name"] != type(optimizer).__name__:
+    cls = check_optimizer_meta(Fields(meta["optimizer"], path, "optimizer"))
+    state = meta["optimizer"]
+    if cls is not type(optimizer):
         raise CheckpointError(f"{path!r} was trained with {state['name']}, not {type(optimizer).__name__}")
     named = model.named_params()
     slots = {}
     for slot in optimizer.slots:
         keys = [f"optimizer/{slot}/{name}" for name, _ in named]
-        if all(k in arrays for k in keys):
-            slots[slot] = [arrays[k] for k in keys]
+        if state["iter"] == 0 and not any(k in arrays for k in keys):
+            continue  # saved before the first update: no state yet
+        slots[slot] = [_take(arrays, k, p.shape, path, f"the optimizer's {slot} of {name}", slot in optimizer.nonnegative)
+                       for k, (name, p) in zip(keys, named)]
     optimizer.load_state(slots, state, model.params)

@@ -5,6 +5,7 @@ and every error the library raises names an option, which is spelt here as its f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -198,10 +199,12 @@ def _one_process(args):
     _set_threads(args.threads, ONE, lambda *a: print(*a, file=sys.stderr))
 
 
-def _load(path, with_meta=False):
+def _load(path, with_meta=False, key="model"):
     from .checkpoint import CheckpointError
     from .models import load
+    from .paths import check_input
 
+    check_input(path, key)
     ck = load(path)
     if ck.codec is None:
         raise CheckpointError(f"{path!r} has no vocabulary or data format inside; it was not saved by `seqattn train`")
@@ -236,10 +239,6 @@ def _data_options(args, resumed):
         from .data.tokens import require
 
         require("sentencepiece", what="--tokens subword")  # before any work
-    for key in files:
-        path = getattr(args, key)
-        if not os.path.isfile(path):
-            raise UsageError(f"{FLAGS[key]} {path!r} does not exist")
     return options
 
 
@@ -260,21 +259,37 @@ def _data_of(args, resumed):
 
 
 def _outputs(args, opts, name):
-    """Every file the run writes, checked before the first epoch -> (save, best, plot)."""
-    from .paths import check_checkpoint_target, check_writable, png, same_file
+    """Every file the run writes (checkpoint, -best, plots, the metrics log), checked before the
+    first epoch: each writable, none of them one file with another or with an input; the
+    checkpoints owned by this run until it ends -> (save, best, plot, attention picture, log stem)."""
+    from .checkpoint import check_target
+    from .paths import Lock, check_distinct, check_writable, png, same_file
+    from .runlog import log_paths
 
     save = args.save or os.path.join("runs", f"{name}-{opts.model}.npz")
-    check_checkpoint_target(save, "save", continuing=same_file(args.resume, save), force=args.force)
+    check_target(save, "save", continuing=same_file(args.resume, save), force=args.force)
     best = None
     if args.keep_best:
         stem, ext = os.path.splitext(save)
         best = f"{stem}-best{ext or '.npz'}"
-        check_checkpoint_target(best, "save", continuing=args.resume is not None, force=args.force)
+        check_target(best, "keep_best", continuing=args.resume is not None, force=args.force)
     plot = png(args.plot) if args.plot else None
+    attention = None
     if plot:
-        check_writable(plot, "plot")
+        check_writable(plot, "plot", picture=True)
+        if opts.model_class.has_attention:
+            stem, ext = os.path.splitext(plot)
+            attention = f"{stem}-attention{ext}"
+            check_writable(attention, "plot", picture=True)
         _check_plots()
-    return save, best, plot
+    log = _log_stem(args, save)
+    logs = [("log", path) for path in (log_paths(log)[k] for k in ("csv", "options"))] if log else []
+    check_distinct([("save", save), ("keep_best", best), ("plot", plot), ("plot", attention), *logs],
+                   [(k, getattr(args, k)) for k in ("data", "valid", "test") if getattr(args, k)])
+    for path in (save, best):
+        if path:
+            args._hold.enter_context(Lock(path, "save"))
+    return save, best, plot, attention, log
 
 
 @dataclass
@@ -287,6 +302,7 @@ class _Run:
     save: str
     best: str | None
     plot: str | None
+    attention: str | None  # the attention maps' picture
     codec: object
     train: object
     valid: object
@@ -307,13 +323,17 @@ class _Run:
 
 def _prepare(args, say):
     """Everything a run checks and reads before its first epoch -> _Run."""
-    from .checkpoint import read
     from .data import load_dataset
     from .data.codec import Codec
     from .data.source import describe
     from .memory import check_run
+    from .models import read_meta
+    from .paths import check_input
 
-    resumed = read(args.resume)[1] if args.resume else {}
+    for key in ("data", "valid", "test", "resume"):
+        if getattr(args, key) is not None:
+            check_input(getattr(args, key), key)
+    resumed = read_meta(args.resume) if args.resume else {}
     if resumed and "trainer" not in resumed:
         raise UsageError(f"{args.resume!r} holds a model but no training state to resume from")
     data_taken = _data_of(args, resumed)
@@ -324,8 +344,7 @@ def _prepare(args, say):
     check_count("examples", args.examples)
     check_count("patience", args.patience, unit=" epoch")
     name = args.task or os.path.splitext(os.path.basename(args.data))[0]
-    save, best, plot = _outputs(args, opts, name)
-    log = _log_stem(args, save)
+    save, best, plot, attention, log = _outputs(args, opts, name)
     source = args.data or f"task {args.task}"
     text_options = _data_options(args, resumed)
     examples = args.examples or EXAMPLES
@@ -346,7 +365,7 @@ def _prepare(args, say):
         valid = train
         test_note = " (too few pairs for a test split: testing on the training pairs)"
     text_scores = codec.format == "tsv" and _have_text_scores(say)
-    return _Run(opts, name, save, best, plot, codec, train, valid, data.test, test_note, text_scores,
+    return _Run(opts, name, save, best, plot, attention, codec, train, valid, data.test, test_note, text_scores,
                 describe(args.task, args.data, examples, valid=args.valid, test=args.test), log)
 
 
@@ -386,10 +405,9 @@ def cmd_train(args):
 
         plot_history(history, run.plot, title=f"{opts.model} on {run.name}")
         say(f"accuracy curve: {run.plot}")
-        if model.has_attention:
-            stem, ext = os.path.splitext(run.plot)
-            attention_figure(model, codec, valid.sources[:3], f"{stem}-attention{ext}")
-            say(f"attention maps: {stem}-attention{ext}")
+        if run.attention:
+            attention_figure(model, codec, valid.sources[:3], run.attention)
+            say(f"attention maps: {run.attention}")
     if runlog is not None:
         runlog.close()
         say(f"metrics log: {', '.join(runlog.written())}")
@@ -433,14 +451,16 @@ def _set_threads(value, comm, say):
 
 
 def _log_stem(args, save):
-    """Where the run's metrics log goes (--log; beside the checkpoint by default), checked before
-    any work -> its path without .csv, or None for --log none."""
+    """Where the run's metrics log goes (--log; beside the checkpoint by default), its files
+    checked before any work -> its path without .csv, or None for --log none."""
     from .paths import check_writable
+    from .runlog import log_paths
 
     if args.log == "none":
         return None
     stem = os.path.splitext(args.log or save)[0]
-    check_writable(f"{stem}.csv", "log")
+    for key in ("csv", "options"):
+        check_writable(log_paths(stem)[key], "log")
     return stem
 
 
@@ -452,7 +472,7 @@ def _run_log(args, run, opts):
 
     if run.log is None:
         return None
-    given = {k: v for k, v in vars(args).items() if v not in (None, False) and k != "command"}
+    given = {k: v for k, v in vars(args).items() if v not in (None, False) and k != "command" and not k.startswith("_")}
     options = {"given": given, "options": asdict(opts), "data": run.source, "checkpoint": run.save, "seqattn": __version__}
     return RunLog(run.log, options)
 
@@ -498,10 +518,13 @@ def _scores_line(scores):
 
 def cmd_eval(args):
     from .metrics import evaluate
+    from .paths import check_input
 
     _one_process(args)
     if args.show < 0 or args.beam < 1:
         raise UsageError("--show must be 0 or more and --beam at least 1")
+    if args.data is not None:
+        check_input(args.data, "data")
     model, codec, meta = _load(args.model, with_meta=True)
     pairs, what = _pairs_to_score(args, codec, meta)
     print(f"scoring {what}", file=sys.stderr)
@@ -585,12 +608,13 @@ def cmd_predict(args):
 
 
 def cmd_attention(args):
-    from .paths import check_writable, png
+    from .paths import check_distinct, check_writable, png
     from .plots import attention_figure
 
     _one_process(args)
     out = png(args.out)
-    check_writable(out, "out")
+    check_writable(out, "out", picture=True)
+    check_distinct([("out", out)], [("model", args.model)])
     _check_plots()
     model, codec = _load(args.model)
     if not model.has_attention:
@@ -612,7 +636,8 @@ def main(argv=None):
 
     handlers = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "attention": cmd_attention, "splits": cmd_splits}
     try:
-        return handlers[args.command](args)
+        with contextlib.ExitStack() as args._hold:  # what the command holds while it runs (its checkpoints' locks)
+            return handlers[args.command](args)
     except OptionError as exc:
         return _fail(args, exc, exc.render(FLAGS))
     except (UsageError, BackendError, CheckpointError, DataError, VocabularyError, TrainingError, MissingExtra, ValueError,

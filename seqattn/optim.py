@@ -35,6 +35,7 @@ class Optimizer:
     buffers, whatever the number of arrays; with plain lists it is one pass per array."""
 
     slots = ()  # names of the per-parameter state arrays
+    nonnegative = ()  # the slots that are never negative (sums of squares), checked when a checkpoint restores them
     hyper = ("lr",)
 
     def __init__(self, lr):
@@ -118,6 +119,7 @@ class AdaGrad(Optimizer):
     """``AdaGrad(lr=0.01)``: h += g g; p -= lr g / (sqrt(h) + 1e-7) (slot ``h``)."""
 
     slots = ("h",)
+    nonnegative = ("h",)
 
     def __init__(self, lr=0.01):
         super().__init__(lr)
@@ -132,6 +134,7 @@ class RMSprop(Optimizer):
     (slot ``h``)."""
 
     slots = ("h",)
+    nonnegative = ("h",)
     hyper = ("lr", "decay_rate")
 
     def __init__(self, lr=0.01, decay_rate=0.99):
@@ -149,6 +152,7 @@ class Adam(Optimizer):
     kernel per update on cupy."""
 
     slots = ("m", "v")
+    nonnegative = ("v",)
     hyper = ("lr", "beta1", "beta2")
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):

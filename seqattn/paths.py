@@ -1,11 +1,29 @@
-"""The files a run reads and writes, checked before any work is spent on them: an output that
-cannot be written, or that would overwrite what is not ours, is refused at once."""
+"""The files a run reads and writes, checked before any work is spent on them, and written so that
+nothing is lost: an input must be a regular file (never a directory, a FIFO or a device, which is
+refused without being opened); an output that cannot be written, that is a symbolic link, that
+would overwrite what is not ours, or that is another output or an input, is refused at once.
+
+Outputs are written whole or not at all (``atomic_write``: a temporary file beside the target,
+renamed over it), and a run owns what it writes while it runs (``Lock``): a second run on the
+same file is refused, naming the first's process."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import secrets
+import stat
+import sys
 
 from .errors import OptionError
+
+try:  # flock: on every system seqattn runs on but Windows, where runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def png(path):
@@ -13,35 +31,272 @@ def png(path):
     return path if os.path.splitext(path)[1] else path + ".png"
 
 
-def check_writable(path, key):
-    """Refuse, before any work, an output path (option ``key``) that cannot be written."""
+def kind_of(mode):
+    """What a file that is not a regular file is, in words."""
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+# ------------------------------------------------------------------------------- inputs
+def _stat_input(path, fail, what):
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise fail(f"{what} {path!r} does not exist") from None
+    except OSError as exc:
+        raise fail(f"{what} {path!r} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise fail(f"{what} {path!r} is not a regular file: it is {kind_of(st.st_mode)}; give a file")
+    return st
+
+
+def check_input(path, key):
+    """Refuse, before any work and without opening it, an input (option ``key``) that is missing,
+    unreadable, or not a regular file."""
+    _stat_input(os.fspath(path), OptionError, f"<{key}>")
+    if not os.access(path, os.R_OK):
+        raise OptionError(f"<{key}> {os.fspath(path)!r} cannot be read: no permission")
+
+
+def open_regular(path, fail, what="file"):
+    """``path`` opened for reading in binary, or ``fail(message)`` (an exception class) if it is
+    missing or not a regular file. A FIFO or a device is never opened (so never waited on), and
+    what was opened is checked again, in case the path changed in between."""
+    path = os.fspath(path)
+    _stat_input(path, fail, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise fail(f"{what} {path!r} cannot be read: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise fail(f"{what} {path!r} is not a regular file: it is {kind_of(mode)}; give a file")
+    return os.fdopen(fd, "rb")
+
+
+# ------------------------------------------------------------------------------ outputs
+def _name_max(folder):
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_writable(path, key, picture=False):
+    """Refuse, before any work, an output path (option ``key``) that cannot be written: a
+    directory, a symbolic link (writing would replace or follow it), a FIFO or a device, a path
+    under a file, a name longer than the file system allows, a folder without permission. A
+    ``picture`` must be a .png, and an existing file there must be a PNG picture."""
+    path = os.fspath(path)
     full = os.path.abspath(path)
-    if os.path.isdir(full):
-        raise OptionError(f"<{key}> {path!r} is a directory; give a file name")
-    parent = os.path.dirname(full)
-    while not os.path.exists(parent):
+    if picture and os.path.splitext(path)[1].lower() != ".png":
+        raise OptionError(f"<{key}> {path!r} must end in .png: seqattn draws its pictures as PNG")
+    try:
+        st = os.lstat(full)
+    except OSError:
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            raise OptionError(f"<{key}> {path!r} is a symbolic link (to {os.readlink(full)!r}); refusing to write through "
+                              f"it: remove the link, or choose another <{key}>")
+        if stat.S_ISDIR(st.st_mode):
+            raise OptionError(f"<{key}> {path!r} is a directory; give a file name")
+        if not stat.S_ISREG(st.st_mode):
+            raise OptionError(f"<{key}> {path!r} is not a regular file: it is {kind_of(st.st_mode)}; choose another <{key}>")
+        if picture and not _starts_with(full, PNG_MAGIC):
+            raise OptionError(f"<{key}> {path!r} exists and is not a PNG picture; refusing to overwrite it: choose another <{key}>")
+    missing, parent = [os.path.basename(full)], os.path.dirname(full)
+    while not os.path.lexists(parent):
+        missing.append(os.path.basename(parent))
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise OptionError(f"<{key}> {path!r} cannot be written: {parent!r} is a file, not a directory")
-    if not os.access(parent, os.W_OK) or (os.path.exists(full) and not os.access(full, os.W_OK)):
+    limit = _name_max(parent)
+    for name in missing:
+        if len(os.fsencode(name)) > limit:
+            raise OptionError(f"<{key}> {path!r} cannot be written: the name {name[:24]!r}... is {len(os.fsencode(name))} "
+                              f"bytes long, and this file system allows {limit}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (st is not None and not os.access(full, os.W_OK)):
         raise OptionError(f"<{key}> {path!r} cannot be written: no permission")
 
 
-def check_checkpoint_target(path, key, continuing=False, force=False):
-    """Never overwrite what is not a seqattn checkpoint, nor a trained checkpoint unasked:
-    ``continuing`` (a run resumed from ``path``) or ``force`` allow the latter."""
-    from .checkpoint import is_checkpoint
+def _starts_with(path, magic):
+    try:
+        with open_regular(path, OSError) as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
 
-    check_writable(path, key)
-    if not os.path.exists(path):
-        return
-    if not is_checkpoint(path):
-        raise OptionError(f"<{key}> {path!r} exists and is not a seqattn checkpoint; refusing to overwrite it: choose another <{key}>")
-    if not continuing and not force:
-        raise OptionError(f"<{key}> {path!r} already holds a checkpoint: continue it with <resume> {path}, "
-                          f"overwrite it with <force>, or choose another <{key}>")
+
+def identity(path):
+    """What file ``path`` is: its device and inode when it exists, else its absolute path with
+    the folders' links resolved. Two paths of one identity are one file."""
+    full = os.path.abspath(os.fspath(path))
+    real = os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
+    try:
+        st = os.stat(real)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return real
 
 
 def same_file(a, b):
-    """Whether paths ``a`` and ``b`` name one existing file."""
-    return a is not None and b is not None and os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    """Whether paths ``a`` and ``b`` name one file (existing or to be written)."""
+    return a is not None and b is not None and identity(a) == identity(b)
+
+
+def check_distinct(outputs, inputs=()):
+    """``outputs`` and ``inputs``: (option, path) pairs. Refuse two outputs that are one file, an
+    output that is an input, and an output that is where the standard output already goes."""
+    outputs = [(k, os.fspath(p)) for k, p in outputs if p is not None]
+    for i, (key, path) in enumerate(outputs):
+        for other, there in outputs[:i]:
+            if same_file(path, there):
+                raise OptionError(f"<{key}> {path!r} and <{other}> {there!r} are one file; give each output a name of its own")
+        for other, there in inputs:
+            if same_file(path, there):
+                raise OptionError(f"<{key}> {path!r} is the <{other}> file; refusing to overwrite an input: choose another <{key}>")
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file behind the standard output (a test's capture)
+        return
+    if stat.S_ISREG(out.st_mode):
+        for key, path in outputs:
+            if identity(path) == (out.st_dev, out.st_ino):
+                raise OptionError(f"<{key}> {path!r} is where the standard output goes; choose another <{key}>")
+
+
+# ----------------------------------------------------------------------------- writing
+def _beside(path, prefix, suffix):
+    """``prefix + name + suffix`` in ``path``'s folder, the name cut to what the file system allows."""
+    folder, name = os.path.split(os.path.abspath(path))
+    room = _name_max(folder) - len(os.fsencode(prefix + suffix)) - 24  # room for a process id and a random tag
+    return folder, prefix + os.fsdecode(os.fsencode(name)[: max(room, 1)]) + suffix
+
+
+def _temp_parts(path):
+    """(folder, prefix, suffix) of the temporary files of ``path``: ``.tmp-NAME-PID-TAG.EXT``."""
+    ext = os.path.splitext(path)[1]
+    folder, prefix = _beside(path, ".tmp-", "-")
+    return folder, prefix, ext
+
+
+def _writer_gone(folder, name, prefix):
+    """Whether the temporary file ``name`` was left by a writer that is gone: its process (named
+    in it) has ended and nobody holds its lock."""
+    pid = name[len(prefix):].split("-", 1)[0]
+    if pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+            return False  # that process still runs
+        except ProcessLookupError:
+            pass
+        except OSError:  # it runs, as another user
+            return False
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(os.path.join(folder, name), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def clear_stale(path):
+    """Remove the temporary files of ``path`` that writers killed before their rename left, and
+    only those: a temporary file whose writer still runs is left alone."""
+    folder, prefix, suffix = _temp_parts(path)
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            if name.startswith(prefix) and name.endswith(suffix) and _writer_gone(folder, name, prefix):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """``with atomic_write(path) as f:`` write ``f`` (binary); on success it replaces ``path`` in
+    one step, flushed to disk, so that an interruption leaves the old file or the new one, never a
+    damaged one. A new file gets the mode the user's umask gives; a replaced one keeps its mode.
+    The temporary file is locked while written, so that another writer's clean-up spares it."""
+    path = os.fspath(path)
+    folder, prefix, suffix = _temp_parts(path)
+    os.makedirs(folder, exist_ok=True)
+    clear_stale(path)
+    while True:
+        tmp = os.path.join(folder, f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(tmp, path)  # while the lock is held
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Lock:
+    """``with Lock(path, key):`` this process owns ``path`` (option ``key``) while the block runs:
+    a lock file beside it (``.NAME.lock``, holding the owner's process id) is locked with flock,
+    which the system releases however the process ends. Another process that asks for it is
+    refused with an OptionError naming the owner."""
+
+    def __init__(self, path, key):
+        self.path, self.key, self.fd = os.fspath(path), key, None
+        folder, name = _beside(self.path, ".", ".lock")
+        self.lock_path = os.path.join(folder, name)
+
+    def __enter__(self):
+        if fcntl is None:
+            return self
+        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                owner = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                raise OptionError(f"<{self.key}> {self.path!r} is being written by another run (process {owner}); "
+                                  f"wait for it to end, or choose another <{self.key}>") from None
+            try:  # the previous owner may have removed the file between our open and our lock
+                if os.path.samestat(os.fstat(fd), os.stat(self.lock_path)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock_path)
+            os.close(self.fd)
+            self.fd = None

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .install import install_hint
@@ -26,9 +24,11 @@ def pyplot(file_only=True):
 
 
 def _save(fig, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    """Write ``fig`` as a PNG at ``path`` whole or not at all (never through a link to another file)."""
+    from .paths import atomic_write
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
 
 
 def _finish(plt, fig, path):

@@ -10,10 +10,9 @@ import numpy as np
 
 from . import checkpoint
 from .backend import get_xp, to_device, to_numpy
-from .checkpoint import CheckpointError
 from .distributed import ONE, everywhere
-from .packed import flat
 from .errors import fraction, positive_int
+from .packed import flat
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import Schedule, clip_grads
@@ -114,10 +113,10 @@ class Trainer:
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be at least 1 epoch, got {patience}")
         apply_environment()  # SEQATTN_THREADS, unless this process has chosen its threads
-        self.model, self.optimizer = model, optimizer
-        self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
         positive_int("batch_size", batch_size)
         fraction("label_smoothing", label_smoothing)
+        self.model, self.optimizer = model, optimizer
+        self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
         model.loss_layer.label_smoothing = label_smoothing
         self.keep_best, self.patience = keep_best, patience
         self.scorer, self.monitor = scorer, monitor
@@ -150,16 +149,10 @@ class Trainer:
         checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
 
     def restore(self, path):
-        """Continue from the checkpoint at ``path`` (read by rank 0 and sent to every rank): the
-        model, the optimizer and the history -> the checkpoint's meta (a CheckpointError if it
-        holds no training state)."""
-        def read():
-            arrays, meta = checkpoint.read(path)
-            if "trainer" not in meta:
-                raise CheckpointError(f"{path!r} holds a model but no training state to resume from")
-            return arrays, meta
-
-        arrays, meta = self.comm.share(read)
+        """Continue from the checkpoint at ``path`` (read by rank 0, each array checked against this
+        model's shapes before it is read, and sent to every rank): the model, the optimizer and
+        the history -> the checkpoint's meta (a CheckpointError if it holds no training state)."""
+        arrays, meta = self.comm.share(lambda: checkpoint.read_state(path, self.model, self.optimizer))
         checkpoint.set_weights(self.model, arrays, meta, path)
         checkpoint.restore_optimizer(self.optimizer, self.model, arrays, meta, path)
         state = meta["trainer"]

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import base64
+import binascii
+
 import numpy as np
 
+from ..schema import Fields
 from .text import (
     SPLIT_SEED, TEST_RATIO, DataError, detect_format, encode_fixed, pad_rows, pairs_vocab, parse_pairs, parse_qa, qa_vocab,
-    read_lines, split_order,
+    read_lines, reading, split_order,
 )
-from .tasks import EXAMPLES, INPUT_PROBLEMS
-from .tokens import CharTokens, make_tokens, tokens_from_meta
+from .tasks import EXAMPLES, INPUT_PROBLEMS, TASKS
+from .tokens import SUBWORD_TYPES, TOKENS, CharTokens, MissingExtra, make_tokens, tokens_from_meta
 from .vocab import Vocab
+
+MAX_WIDTH = 100_000  # tokens in one sequence: none longer is trained on, or read from a checkpoint
 
 
 class Pairs(NamedTuple):
@@ -109,29 +115,42 @@ class Codec:
         return self.target_width - 1
 
     # ------------------------------------------------------------------------ text -> ids
-    def encode_sources(self, texts, source="input"):
+    def _split(self, tokens, texts, source, lines, side):
+        """Each text's tokens; a text with none (all of it spaces or joiners) is a DataError that
+        names its line (``lines``: the line number of each text, from 1 by default)."""
+        pieces = [tokens.split(t) for t in texts]
+        for k, p in enumerate(pieces):
+            if not p:
+                line = lines[k] if lines is not None else k + 1
+                raise DataError(f"{source}, line {line}: the {side} {texts[k][:40]!r} has no {tokens.kind} tokens; "
+                                "give text the model can read")
+        return pieces
+
+    def encode_sources(self, texts, source="input", lines=None):
         """Source texts -> (N, width) ids, reversed if the model was trained reversed."""
         if self.format == "qa":
             x = encode_fixed(texts, self.vocab, self.source_width, source)
             return x[:, ::-1].copy() if self.reverse else x
-        ids = [self.vocab.encode(self.tokens.split(t), where=f"{source}, line {n}") for n, t in enumerate(texts, 1)]
+        pieces = self._split(self.tokens, texts, source, lines, "source")
+        ids = [self.vocab.encode(p, where=f"{source}, line {n}") for n, p in enumerate(pieces, 1)]
         if self.reverse:
             ids = [a[::-1] for a in ids]
         return pad_rows(ids, self.pad_id, source=source, what="tokens")
 
-    def encode_targets(self, texts, source="input"):
+    def encode_targets(self, texts, source="input", lines=None):
         """Target texts -> (N, width) ids starting with the start symbol."""
         if self.format == "qa":
             return encode_fixed(texts, self.vocab, self.target_width, source)
-        v, split = self.target_vocab, self.target_tokens.split
-        ids = [np.concatenate(([v.start_id], v.encode(split(t), where=f"{source}, line {n}"), [v.end_id]))
-               for n, t in enumerate(texts, 1)]
+        v = self.target_vocab
+        pieces = self._split(self.target_tokens, texts, source, lines, "target")
+        ids = [np.concatenate(([v.start_id], v.encode(p, where=f"{source}, line {n}"), [v.end_id]))
+               for n, p in enumerate(pieces, 1)]
         width = max(self.target_width or 0, max((len(a) for a in ids), default=2))
         return pad_rows(ids, self.pad_id, width, source)
 
-    def encode_pairs(self, srcs, tgts, source="input"):
+    def encode_pairs(self, srcs, tgts, source="input", lines=None):
         """(source texts, target texts) -> (x (N, Ts), t (N, Tt)) int ids."""
-        return self.encode_sources(srcs, source), self.encode_targets(tgts, source)
+        return self.encode_sources(srcs, source, lines), self.encode_targets(tgts, source, lines)
 
     def parse(self, lines, source):
         """Lines in this codec's format -> (sources, targets) texts."""
@@ -145,8 +164,9 @@ class Codec:
 
     def read(self, lines, source):
         """All lines of a file in the training format -> Pairs encoded with this codec."""
-        srcs, tgts = self.parse(lines, source)
-        return Pairs(*self.encode_pairs(srcs, tgts, source), srcs, tgts)
+        with reading(source):
+            srcs, tgts = self.parse(lines, source)
+            return Pairs(*self.encode_pairs(srcs, tgts, source), srcs, tgts)
 
     def input_warnings(self, texts):
         """What ``texts`` (inputs to answer) hold that training never showed the model, as
@@ -243,13 +263,70 @@ class Codec:
         return meta
 
     @classmethod
-    def from_meta(cls, meta):
-        """The codec that ``to_meta`` described."""
-        tokens = tokens_from_meta(meta.get("tokens"))
-        return cls(Vocab.from_dict(meta["vocab"]), meta["format"], meta["reverse"], meta["source_width"], meta["target_width"],
-                   target_vocab=Vocab.from_dict(meta["target_vocab"]) if "target_vocab" in meta else None, tokens=tokens,
-                   target_tokens=tokens_from_meta(meta["target_tokens"]) if "target_tokens" in meta else None,
-                   columns=meta.get("columns", (0, 1)), task=meta.get("task"), positions=meta.get("positions"))
+    def from_meta(cls, meta, source="checkpoint"):
+        """The codec a checkpoint's ``codec`` meta describes, every field checked first (a
+        CheckpointError naming the field and ``source``, the checkpoint)."""
+        f = Fields(meta, source, "codec")
+        f.only(("vocab", "format", "reverse", "source_width", "target_width", "tokens", "columns", "target_vocab",
+                "target_tokens", "task", "positions"), "a codec")
+        fmt = f.str("format", choices=("qa", "tsv"))
+        reverse = f.bool("reverse")
+        source_width, target_width = f.int("source_width", 1, MAX_WIDTH), f.int("target_width", 2, MAX_WIDTH)
+        columns = f.list("columns", of=int, length=2, null=True) or [0, 1]
+        if min(columns) < 0 or columns[0] == columns[1]:
+            raise f.error("columns", f"must be two different columns from 0, got {columns}")
+        specials = ("pad", "start", "end", "unk") if fmt == "tsv" else ("start",)
+        vocab = _vocab_from_meta(f.obj("vocab"), specials)
+        target_vocab = _vocab_from_meta(f.obj("target_vocab"), specials) if f.has("target_vocab") else None
+        if fmt == "qa" and target_vocab is not None:
+            raise f.error("target_vocab", "is for tab-separated pairs; the book's format has one vocabulary")
+        if target_vocab is not None and target_vocab.pad_id != vocab.pad_id:
+            raise f.error("target_vocab.pad", f"has id {target_vocab.pad_id}, and codec.vocab.pad {vocab.pad_id}: they must be one id")
+        tokens = _tokens_from_meta(f, "tokens", fmt)
+        target_tokens = _tokens_from_meta(f, "target_tokens", fmt) if f.has("target_tokens") else None
+        task = f.str("task", choices=list(TASKS), null=True)
+        positions = f.list("positions", of=str, length=source_width if fmt == "qa" else 0, null=True)
+        return cls(vocab, fmt, reverse, source_width, target_width, target_vocab=target_vocab, tokens=tokens,
+                   target_tokens=target_tokens, columns=columns, task=task, positions=positions or None)
+
+
+def _vocab_from_meta(f, specials):
+    """A vocabulary from its meta: unique string tokens, and each of ``specials`` one of them."""
+    tokens = f.list("tokens", of=str)
+    if not tokens:
+        raise f.error("tokens", "is empty")
+    if len(set(tokens)) != len(tokens):
+        raise f.error("tokens", "holds a token twice")
+    known = set(tokens)
+    found = {}
+    for key in ("pad", "start", "end", "unk"):
+        found[key] = f.str(key, null=key not in specials)
+        if found[key] is not None and found[key] not in known:
+            raise f.error(key, f"{found[key][:20]!r} is not one of its tokens")
+    return Vocab(tokens, **found)
+
+
+def _tokens_from_meta(f, key, fmt):
+    """A tokenizer from its meta (absent: characters); a subword model must load."""
+    t = f.obj(key, null=True)
+    if t is None:
+        return CharTokens()
+    kind = t.str("kind", choices=TOKENS if fmt == "tsv" else ("char",))
+    meta = {"kind": kind, "lower": bool(t.bool("lower", null=True))}
+    if kind == "subword":
+        meta["model_type"] = t.str("model_type", choices=SUBWORD_TYPES, null=True) or "unigram"
+        text = t.str("model")
+        try:
+            base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise t.error("model", "is not base64 text") from None
+        meta["model"] = text
+    try:
+        return tokens_from_meta(meta)
+    except MissingExtra:
+        raise
+    except Exception as exc:  # sentencepiece's own error for a model it cannot read
+        raise t.error("model" if kind == "subword" else "kind", f"cannot be loaded ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 class Dataset(NamedTuple):
@@ -275,55 +352,70 @@ def load_dataset(task=None, path=None, reverse=False, seed=SPLIT_SEED, n=EXAMPLE
     encoded (to refuse what would not fit in memory)."""
     from .tasks import TASKS
 
-    if task is not None:
-        lines, source, fmt = TASKS[task](n, data_seed), f"task {task}", "qa"
-    else:
-        if lines is None:
-            lines, source = read_lines(path), str(path)
-        source = source or "data"
-        fmt = detect_format(lines)
-    if codec is not None and fmt != codec.format:
-        raise DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
-    if fmt == "qa" and (text_options.get("tokens", "char") != "char" or max_length or text_options.get("lower")):
-        raise DataError(f"{source} is in the book's question_answer format, which is read character by character; "
-                          "--tokens, --lower and --max-length are for tab-separated pairs")
-    reader = codec or Codec(Vocab([]), fmt, columns=text_options.get("columns", (0, 1)))
-    srcs, tgts = reader.parse(lines, source)
-    if valid is None:
-        train_idx, valid_idx = split_order(len(srcs), seed, test_ratio)
-    else:
-        train_idx, valid_idx = np.arange(len(srcs)), None
-    fitted = codec is None
-    if fitted:
-        fit_on = range(len(srcs)) if fmt == "qa" else train_idx  # the book fits its vocabulary on every line
-        codec = Codec.fit([srcs[i] for i in fit_on], [tgts[i] for i in fit_on], fmt, reverse, **text_options)
-        codec.task = task
-    dropped = 0
-    ls, lt = codec.token_lengths([srcs[i] for i in train_idx], [tgts[i] for i in train_idx])
-    if max_length is not None:
-        keep = [k for k, (a, b) in enumerate(zip(ls, lt)) if a <= max_length and b <= max_length]
-        if not keep:
-            raise DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
-        dropped = len(train_idx) - len(keep)
-        train_idx = train_idx[keep]
-        ls, lt = [ls[k] for k in keep], [lt[k] for k in keep]
-        if fitted:  # widths of what is kept
-            codec.source_width, codec.target_width = max(ls), max(lt) + 2
-    if check_lengths is not None:
-        check_lengths(codec, ls, lt, train_idx + 1)
-    if fmt == "qa":  # fixed width: encode every line in file order (errors name the file's lines), then split
-        everything = Pairs(*codec.encode_pairs(srcs, tgts, source), srcs, tgts)
-        train = everything.take(train_idx)
-        valid = everything.take(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
-    else:
-        def encode(idx):
-            s, t = [srcs[i] for i in idx], [tgts[i] for i in idx]
-            return Pairs(*codec.encode_pairs(s, t, source), s, t)
+    with reading(source or (f"task {task}" if task is not None else str(path) if path is not None else "data")):
+        if task is not None:
+            lines, source, fmt = TASKS[task](n, data_seed), f"task {task}", "qa"
+        else:
+            if lines is None:
+                lines, source = read_lines(path), str(path)
+            source = source or "data"
+            fmt = detect_format(lines)
+        if codec is not None and fmt != codec.format:
+            raise DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
+        if fmt == "qa":
+            given = [k for k, v in dict(text_options, max_length=max_length).items()
+                     if v is not None and not (k == "tokens" and v == "char") and not (k == "lower" and not v)]
+            if given:
+                raise DataError(f"{source} is in the book's question_answer format, which is read character by character; "
+                                f"{', '.join('--' + k.replace('_', '-') for k in given)} {'is' if len(given) == 1 else 'are'} "
+                                "for tab-separated pairs")
+        reader = codec or Codec(Vocab([]), fmt, columns=text_options.get("columns", (0, 1)))
+        srcs, tgts = reader.parse(lines, source)
+        if valid is None:
+            train_idx, valid_idx = split_order(len(srcs), seed, test_ratio)
+        else:
+            train_idx, valid_idx = np.arange(len(srcs)), None
+        fitted = codec is None
+        if fitted:
+            fit_on = range(len(srcs)) if fmt == "qa" else train_idx  # the book fits its vocabulary on every line
+            codec = Codec.fit([srcs[i] for i in fit_on], [tgts[i] for i in fit_on], fmt, reverse, **text_options)
+            codec.task = task
+        dropped = 0
+        ls, lt = codec.token_lengths([srcs[i] for i in train_idx], [tgts[i] for i in train_idx])
+        if max_length is not None:
+            keep = [k for k, (a, b) in enumerate(zip(ls, lt)) if a <= max_length and b <= max_length]
+            if not keep:
+                raise DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
+            dropped = len(train_idx) - len(keep)
+            train_idx = train_idx[keep]
+            ls, lt = [ls[k] for k in keep], [lt[k] for k in keep]
+            if fitted:  # widths of what is kept
+                codec.source_width, codec.target_width = max(ls), max(lt) + 2
+        _check_widths(ls, lt, train_idx + 1, source)
+        if check_lengths is not None:
+            check_lengths(codec, ls, lt, train_idx + 1)
+        if fmt == "qa":  # fixed width: encode every line in file order (errors name the file's lines), then split
+            everything = Pairs(*codec.encode_pairs(srcs, tgts, source), srcs, tgts)
+            train = everything.take(train_idx)
+            valid = everything.take(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
+        else:
+            def encode(idx):
+                s, t = [srcs[i] for i in idx], [tgts[i] for i in idx]
+                return Pairs(*codec.encode_pairs(s, t, source, lines=idx + 1), s, t)
 
-        train = encode(train_idx)
-        valid = encode(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
-    test = codec.read(read_lines(test), str(test)) if test is not None else None
-    return Dataset(train, valid, test, codec, dropped, train_idx + 1)
+            train = encode(train_idx)
+            valid = encode(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
+        test = codec.read(read_lines(test), str(test)) if test is not None else None
+        return Dataset(train, valid, test, codec, dropped, train_idx + 1)
+
+
+def _check_widths(source_lengths, target_lengths, line_numbers, source):
+    """No training pair longer than MAX_WIDTH tokens on a side (what --max-length keeps)."""
+    for side, lengths, extra in (("source", source_lengths, 0), ("target", target_lengths, 2)):
+        k = int(np.argmax(lengths)) if len(lengths) else 0
+        if len(lengths) and lengths[k] + extra > MAX_WIDTH:
+            raise DataError(f"{source}, line {line_numbers[k]}: its {side} has {lengths[k]:,} tokens, more than the "
+                            f"{MAX_WIDTH - extra:,} seqattn takes; leave out long pairs with --max-length")
 
 
 def load_qa(lines, seed=SPLIT_SEED, reverse=False, test_ratio=TEST_RATIO, source="data"):

@@ -5,11 +5,15 @@ Both give ``(x_train, t_train), (x_test, t_test), vocab`` with a seeded 10% test
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
 
-from .vocab import Vocab
+from ..errors import OptionError
+from ..memory import memory_limit
+from ..paths import open_regular
+from .vocab import Vocab, VocabularyError
 
 PAD, START, END, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -18,22 +22,33 @@ class DataError(ValueError):
     """A data file is empty or a line is not in the expected format."""
 
 
+@contextlib.contextmanager
+def reading(source):
+    """Inside the block, an error that none of the checks of ``source``'s content foresaw is still
+    one line, a DataError that names the file (a data file may be anything)."""
+    try:
+        yield
+    except (DataError, VocabularyError, OptionError, ImportError, MemoryError):
+        raise
+    except Exception as exc:
+        raise DataError(f"{source} is not a valid data file ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
 def read_lines(path):
-    """The lines of a UTF-8 text file without their line ends (LF or CRLF; a byte-order mark at
-    the start is dropped); a clear error, with the line number, if it is not UTF-8."""
+    """The lines of a UTF-8 text file without their line ends (LF, CRLF or CR alone; a byte-order
+    mark at the start is dropped); a clear error, with the line number, if it is not UTF-8. Only a
+    regular file is read (a directory, a FIFO or a device is refused without being opened)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"data file {path!r} does not exist")
-    with open(path, "rb") as f:
+    with open_regular(path, DataError, "data file") as f:
         data = f.read()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        line = data[:start].count(b"\n") + 1
+        before = data[:start]
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise DataError(f"{path}, line {line}: not UTF-8 text (byte {data[start]:#04x}); save the file as UTF-8") from None
-    lines = text.split("\n")
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -127,6 +142,10 @@ def pairs_vocab(token_lists, min_count=1, max_vocab=None):
 def pad_rows(rows, pad_id, width=None, source="input", what="tokens"):
     """Id arrays of any length -> (N, width) ids, right-padded with ``pad_id``."""
     width = width or max((len(a) for a in rows), default=1)
+    if len(rows) * width * 8 > memory_limit():
+        k = max(range(len(rows)), key=lambda i: len(rows[i]))
+        raise DataError(f"{source}, line {k + 1}: {len(rows[k]):,} {what}; {len(rows):,} rows that wide would need "
+                        f"{len(rows) * width * 8 / 2**30:,.1f} GiB, more than half of this machine's memory")
     out = np.full((len(rows), width), pad_id, dtype=np.int64)
     for n, a in enumerate(rows):
         if len(a) > width:

@@ -19,6 +19,7 @@ import base64
 import re
 
 from ..install import install_hint
+from ..errors import OptionError
 
 JOINER = "\uffed"  # ￭, as in OpenNMT's tokenizer
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -122,9 +123,9 @@ class SubwordTokens(CharTokens):
 
             need = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(exc))
             if need:
-                raise ValueError(f"--vocab-size {vocab_size} is too small: this text needs at least {need.group(2)} pieces "
-                                 "(one per distinct character, and sentencepiece's own); raise --vocab-size") from None
-            raise ValueError(f"sentencepiece could not train {vocab_size} pieces: {str(exc).splitlines()[0]}") from None
+                raise OptionError(f"<vocab_size> {vocab_size} is too small: this text needs at least {need.group(2)} pieces "
+                                  "(one per distinct character, and sentencepiece's own); raise <vocab_size>") from None
+            raise OptionError(f"sentencepiece could not train <vocab_size> {vocab_size} pieces: {str(exc).splitlines()[0]}") from None
         return cls(buf.getvalue(), model_type, lower)
 
     def split(self, text):

@@ -2,16 +2,27 @@
 checkpoint file with its codec.
 
 Every model class registers itself with ``@register`` under its ``kind``; nothing else lists the
-kinds, so a new model is its own file and one decorator."""
+kinds, so a new model is its own file and one decorator.
+
+A checkpoint is checked whole before a model is built from it (``read_meta``): the file format's
+part (``checkpoint.check_meta``), the configuration against the model class it names (every
+field there, of its type and in its range, and a model that fits in memory and in the weights the
+file holds), and the codec against the configuration (vocabularies as large as the embeddings and
+the softmax, sequences the model can take)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..checkpoint import CheckpointError, read, set_weights
+from ..checkpoint import Archive, CheckpointError, set_weights
 from ..data.codec import Codec
+from ..errors import OptionError
+from ..memory import check_checkpoint_model
+from ..schema import Fields
+from .init import SCHEMES
 
 MODELS = {}  # kind -> model class, in the order the classes registered
+COMMON = ("model", "vocab_size", "target_vocab_size", "pad_id", "seed", "init", "dtype")  # every model's configuration
 
 
 def register(cls):
@@ -31,6 +42,61 @@ def model_from_config(config):
     return MODELS[kind](**config)
 
 
+def check_config(config, path):
+    """A checkpoint's configuration (a dict) checked against the class of the model it names:
+    every field present, of its type, in its range, and nothing else -> the class."""
+    from .base import DTYPES
+
+    f = Fields(config, path, "config")
+    cls = MODELS[f.str("model", choices=list(MODELS))]
+    V, Vt = f.int("vocab_size", 1), f.int("target_vocab_size", 1)
+    pad = f.int("pad_id", 0, min(V, Vt) - 1, null=True)
+    f.int("seed", 0, null=True)
+    f.str("init", choices=SCHEMES)
+    f.str("dtype", choices=DTYPES)
+    if pad is None and "pad_id" not in config:
+        raise f.error("pad_id", "is missing")
+    sizes = [arg for arg in dict.fromkeys(cls.sizes.values()) if arg not in cls.options]
+    for arg in sizes:
+        f.int(arg, 1)
+    for key, default in cls.options.items():
+        if isinstance(default, bool):
+            f.bool(key)
+        elif isinstance(default, int):
+            f.int(key, 1)
+        elif isinstance(default, float):
+            f.number(key)
+        else:
+            f.str(key)
+    f.only([*COMMON, *sizes, *cls.options], f"a {cls.kind} model's configuration")
+    try:
+        cls.check_options({k: config[k] for k in [*sizes, *cls.options]})
+    except OptionError as exc:
+        raise CheckpointError(f"{path!r} is not a valid seqattn checkpoint: {exc.render({k: f'config.{k}' for k in config})}") from None
+    return cls
+
+
+def _check_codec(codec, config, cls, path):
+    """The codec must read text into what the model takes: its vocabularies as large as the
+    embedding and the softmax, padding where the model pads, sequences the model can hold."""
+    pairs = [("vocab", len(codec.vocab), "vocab_size", config["vocab_size"]),
+             ("target_vocab" if codec.target_vocab is not codec.vocab else "vocab", len(codec.target_vocab),
+              "target_vocab_size", config["target_vocab_size"])]
+    for field, n, key, size in pairs:
+        if n != size:
+            raise CheckpointError(f"{path!r} is not a valid seqattn checkpoint: codec.{field} has {n:,} tokens but "
+                                  f"config.{key} is {size:,}")
+    if codec.pad_id != config["pad_id"]:
+        raise CheckpointError(f"{path!r} is not a valid seqattn checkpoint: codec.vocab pads with id {codec.pad_id} but "
+                              f"config.pad_id is {config['pad_id']}")
+    longest = cls.longest(config)
+    for key in ("source_width", "target_width"):
+        width = getattr(codec, key)
+        if longest is not None and width is not None and width > longest:
+            raise CheckpointError(f"{path!r} is not a valid seqattn checkpoint: codec.{key} is {width:,}, more than the "
+                                  f"{longest:,} steps its model takes")
+
+
 @dataclass
 class Checkpoint:
     model: object
@@ -38,16 +104,53 @@ class Checkpoint:
     meta: dict
 
 
+def _inspect(archive):
+    """(model class, codec or None) of an open checkpoint, everything in its meta checked, and its
+    model's weights checked to fit in memory and in what the file holds, before anything is built."""
+    path, meta = archive.path, archive.meta
+    cls = check_config(meta["config"], path)
+    config = meta["config"]
+    check_checkpoint_model(cls, config, path)
+    held, needed = archive.declared_bytes("model/"), 4 * cls.weight_count(config)
+    if held < needed:
+        raise CheckpointError(f"{path!r} is damaged: its configuration needs {needed / 2**20:,.1f} MiB of weights, "
+                              f"and the file holds {held / 2**20:,.1f} MiB")
+    codec = None
+    if meta.get("codec") is not None:
+        codec = Codec.from_meta(meta["codec"], path)
+        _check_codec(codec, config, cls, path)
+    return cls, codec
+
+
+def _unexpected(path, exc):
+    return CheckpointError(f"{path!r} is not a valid seqattn checkpoint ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def read_meta(path):
+    """A checkpoint's meta, checked whole (format, configuration, codec, optimizer and trainer
+    state: one CheckpointError line naming the field) without reading a weight."""
+    try:
+        with Archive(path) as archive:
+            _inspect(archive)
+            return archive.meta
+    except (CheckpointError, MemoryError):
+        raise
+    except Exception as exc:  # what no check foresaw is still the file's fault, said in one line
+        raise _unexpected(path, exc) from None
+
+
 def load(path):
     """Rebuild everything a checkpoint holds for using the model: Checkpoint(model, codec, meta)."""
-    arrays, meta = read(path)
     try:
-        model = model_from_config(meta["config"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path!r} holds a configuration this version cannot build: {exc}") from None
-    set_weights(model, arrays, meta, path)
-    codec = Codec.from_meta(meta["codec"]) if meta.get("codec") is not None else None
-    return Checkpoint(model, codec, meta)
+        with Archive(path) as archive:
+            cls, codec = _inspect(archive)
+            model = model_from_config(archive.meta["config"])
+            set_weights(model, archive, archive.meta, archive.path)
+            return Checkpoint(model, codec, archive.meta)
+    except (CheckpointError, MemoryError):
+        raise
+    except Exception as exc:
+        raise _unexpected(path, exc) from None
 
 
 def load_model(path):
