@@ -372,6 +372,7 @@ def _prepare(args, say):
 def cmd_train(args):
     from .backend import get_backend
     from .metrics import evaluate
+    from .paths import same_file
     from .trainer import Trainer
 
     say = _printer(args.json)
@@ -393,8 +394,12 @@ def cmd_train(args):
     ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
     say(f"{opts.model} on {run.name}: {len(train)} training and {len(valid)} {split} examples{run.test_note}, "
         f"{codec.tokens.kind} tokens, vocabulary {vocab}, hidden {opts.hidden}, backend {get_backend()}, {threads}{ranks}")
+    args._kept = (lambda: _kept(trainer, run.save)) if comm.root else str  # what an interruption from here on leaves
     history = trainer.fit(train.x, train.t, opts.epochs, start_id=codec.start_id, checkpoint=run.save, resume=args.resume)
-    if history and "accuracy" in history[-1]:
+    if args.resume and trainer.epoch == trainer.resumed_at:
+        say(f"nothing left to train: {args.resume} has finished {len(history)} of --epochs {opts.epochs}"
+            + ("" if same_file(run.save, args.resume) else f"; {run.save} holds the same"))
+    elif history and "accuracy" in history[-1]:
         say(f"{_scores_line(history[-1])} on {len(valid)} {split} examples{run.test_note}; checkpoint {run.save}")
     result = {"history": history}
     if test is not None:
@@ -475,6 +480,16 @@ def _run_log(args, run, opts):
     given = {k: v for k, v in vars(args).items() if v not in (None, False) and k != "command" and not k.startswith("_")}
     options = {"given": given, "options": asdict(opts), "data": run.source, "checkpoint": run.save, "seqattn": __version__}
     return RunLog(run.log, options)
+
+
+def _kept(trainer, save):
+    """What an interrupted run leaves in ``save``, in words."""
+    key = os.fspath(save)
+    if key in trainer.saved:
+        return f"{save} holds epoch {trainer.saved[key]}, the last this run finished"
+    if os.path.lexists(save) and trainer.history:
+        return f"{save} is as it was (epoch {len(trainer.history)}); no epoch of this run finished"
+    return "no epoch finished, and nothing was saved"
 
 
 def _warn_unknown(say, codec, train, resumed):
@@ -645,8 +660,15 @@ def main(argv=None):
         return _fail(args, exc, str(exc))
     except OSError as exc:  # a file that could not be read or written; an earlier checkpoint is kept
         return _fail(args, exc, f"{exc.strerror or exc} ({exc.filename or 'a file'})")
+    except MemoryError as exc:
+        return _fail(args, exc, f"out of memory{f' ({exc})' if str(exc) else ''}; ask for less (a smaller --batch-size, "
+                     "--hidden or --beam, or shorter inputs)")
     except KeyboardInterrupt as exc:
-        return _fail(args, exc, "the last finished epoch's checkpoint is kept", 130, what="interrupted", sep="; ")
+        kept = args._kept() if getattr(args, "_kept", None) else "nothing was written" if args.command == "train" else ""
+        return _fail(args, exc, kept, 130, what="interrupted", sep="; " if kept else "")
+    except Exception as exc:  # a bug: one line here, the traceback in a file for the report
+        return _fail(args, exc, f"({type(exc).__name__}: {exc}); this is a bug in seqattn {__version__}: please report it"
+                     f"{_traceback_file(exc)}", what="internal error", sep=" ")
 
 
 def _fail(args, exc, message, code=2, what="error", sep=": "):
@@ -655,6 +677,7 @@ def _fail(args, exc, message, code=2, what="error", sep=": "):
     while a rank that met an error of its own prints it and ends every rank."""
     from .distributed import current, detect, on_every_rank
 
+    message = " ".join(line.strip() for line in str(message).splitlines() if line.strip())  # one line, whatever it says
     comm = current()
     if comm is not None and comm.size > 1:
         if on_every_rank(exc):
@@ -667,6 +690,22 @@ def _fail(args, exc, message, code=2, what="error", sep=": "):
     if launch is None or not launch.several or launch.rank == 0:  # before the ranks joined, every rank met it: rank 0 says it
         print(f"seqattn {args.command}: {what}{sep}{message}", file=sys.stderr)
     return code
+
+
+def _traceback_file(exc):
+    """Write the traceback of ``exc`` to a new file -> ' with the traceback in PATH' (or nothing
+    where no file can be written)."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="seqattn-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"seqattn {__version__}, {' '.join(sys.argv)}\n")
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=f)
+        return f" with the traceback in {path}"
+    except OSError:
+        return ""
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and resuming from a checkpoint to the same result as an uninterrupted run."""
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ from .backend import get_xp, to_device, to_numpy
 from .distributed import ONE, everywhere
 from .errors import fraction, positive_int
 from .packed import flat
+from .paths import same_file
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import Schedule, clip_grads
@@ -133,6 +135,8 @@ class Trainer:
         self.comm = comm or ONE
         self.grad_hook = grad_hook if self.comm.size == 1 else _then(self.comm.allreduce_grads, grad_hook)
         self.history = []
+        self.saved = {}  # path -> the epoch this trainer last saved there
+        self.resumed_at = 0  # epochs finished before the last call of fit
 
     @property
     def epoch(self):
@@ -147,6 +151,7 @@ class Trainer:
                  "max_grad": self.max_grad, "seed": self.seed, "base_lr": self.base_lr,
                  "schedule": self.schedule.to_dict(), "label_smoothing": self.model.loss_layer.label_smoothing}
         checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
+        self.saved[os.fspath(path)] = self.epoch
 
     def restore(self, path):
         """Continue from the checkpoint at ``path`` (read by rank 0, each array checked against this
@@ -196,6 +201,7 @@ class Trainer:
             self.restore(resume)
             self._log(f"resumed from {resume} after epoch {self.epoch}")
         epochs, start_id = self._book_arguments(epochs, start_id, max_epoch, batch_size, max_grad, eval_interval)
+        self.resumed_at = self.epoch
         N = len(x)
         if N == 0:
             raise ValueError("no training examples")
@@ -278,6 +284,9 @@ class Trainer:
             self._log(f"epoch {epoch:3d}  loss {mean:.4f}{shown}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
         if self.epoch < epochs:
             self._log(f"stopped early: no better test {self.monitor} in the last {self.patience} epochs")
+        if self.epoch == self.resumed_at and resume is not None and checkpoint is not None and comm.root \
+                and not same_file(checkpoint, resume):
+            self.save(checkpoint)  # nothing was left to train: the file asked for still holds what the run has
         model.set_train(False)
         return self.history
 
