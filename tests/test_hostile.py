@@ -332,6 +332,17 @@ def test_an_output_that_is_the_standard_output_is_refused(made, tmp_path):
     assert target.read_bytes() == ckpt.read_bytes()
 
 
+def test_a_long_name_fits_its_temporary_and_lock_files_or_is_refused_at_once(capsys, pairs, tmp_path):
+    """A checkpoint name as long as the file system allows less the suffix: its temporary file and
+    its lock (longer names) still fit; with --keep-best, the -best name would not, and is refused
+    before the first epoch."""
+    save = tmp_path / ("n" * 247 + ".npz")
+    err, out = _error(capsys, ["train", "--data", str(pairs), *TINY, "--save", str(save), "--keep-best"])
+    assert "-best.npz' cannot be written" in err and "is 256 bytes long" in err and "epoch" not in out
+    assert main(["train", "--data", str(pairs), *TINY, "--save", str(save)]) == 0
+    assert os.listdir(tmp_path) == [save.name]
+
+
 def test_a_missing_folder_is_made_and_nothing_is_left_beside_the_checkpoint(capsys, pairs, tmp_path):
     save = tmp_path / "new" / "dir" / "m.npz"
     assert main(["train", "--data", str(pairs), *TINY, "--save", str(save), "--plot", str(tmp_path / "new" / "p.png")]) == 0
@@ -459,6 +470,17 @@ def test_sizes_that_cannot_fit_are_refused_naming_the_flag(capsys, pairs, tmp_pa
     err, out = _error(capsys, ["train", "--data", str(pairs), "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz"), *argv])
     assert f"a model with {flag} would need about" in err and "more than half of this machine's memory" in err
     assert "epoch" not in out and not (tmp_path / "m.npz").exists()
+
+
+def test_evaluation_data_that_could_not_fit_is_refused_naming_its_line(capsys, made, monkeypatch):
+    """Training pairs are measured before they are encoded; the pairs of eval (and --valid,
+    --test) are refused before an array larger than memory is made of them."""
+    from seqattn.data import text
+
+    pairs, ckpt = made
+    monkeypatch.setattr(text, "memory_limit", lambda: 1000)  # a machine where 80 rows of 4 ids do not fit
+    err, _ = _error(capsys, ["eval", "--model", str(ckpt), "--data", str(pairs)])
+    assert f"{pairs}, line 1: 3 tokens; 80 rows that wide would need" in err and "more than half of this machine's memory" in err
 
 
 def test_a_batch_larger_than_the_data_is_what_the_data_makes(capsys, pairs, tmp_path):
