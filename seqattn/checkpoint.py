@@ -99,15 +99,20 @@ class Archive:
         except Exception as exc:  # whatever the zip reader makes of a file that is not a zip
             self._file.close()
             raise _damaged(self.path, exc) from None
-        if META + ".npy" not in self._members:
-            self.close()
-            raise CheckpointError(f"{self.path!r} is not a seqattn checkpoint (no {META} inside)")
-        meta = self._read(META, self._meta_header)
         try:
-            meta = json.loads(str(meta[()]))
+            self.meta = check_meta(self._read_meta(), self.path)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_meta(self):
+        if META + ".npy" not in self._members:
+            raise CheckpointError(f"{self.path!r} is not a seqattn checkpoint (no {META} inside)")
+        text = str(self._read(META, self._meta_header)[()])
+        try:
+            return json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise _damaged(self.path, exc) from None
-        self.meta = check_meta(meta, self.path)
 
     def _meta_header(self, shape, dtype):
         if shape != () or dtype.kind != "U":
