@@ -183,6 +183,7 @@ class Archive:
         return {key: self._read(key, bounded) for key in self.keys()}
 
     def close(self):
+        """Close the file (the arrays already read stay)."""
         with contextlib.suppress(Exception):
             self._zip.close()
         self._file.close()
@@ -239,6 +240,7 @@ def check_meta(meta, path):
     m.str("data", null=True)
     m.obj("config").str("model")
     m.obj("codec", null=True)
+    m.obj("source", null=True)
     if m.has("optimizer"):
         check_optimizer_meta(m.obj("optimizer"))
     if m.has("trainer"):

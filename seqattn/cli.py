@@ -590,11 +590,15 @@ def _check_inputs(texts, codec):
 
 
 def cmd_splits(args):
-    from .checkpoint import read
     from .data.source import describe, split_lines, write_splits
+    from .models import read_meta
+    from .paths import check_input
 
+    for key in ("model", "data"):
+        if getattr(args, key) is not None:
+            check_input(getattr(args, key), key)
     if args.model is not None:
-        source = read(args.model)[1].get("source")
+        source = read_meta(args.model).get("source")
         if source is None:
             raise UsageError(f"{args.model!r} does not record its data (it was written by an earlier version)")
     else:

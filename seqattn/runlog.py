@@ -10,7 +10,8 @@ import csv
 import io
 import json
 import os
-import tempfile
+
+from .paths import atomic_write
 
 # The history's columns in the order a reader looks for them; any others follow.
 FIRST_COLUMNS = ("epoch", "loss", "accuracy", "bleu", "chrf", "lr", "seconds", "examples_per_second", "tokens_per_second")
@@ -79,17 +80,8 @@ class RunLog:
 def write_text_atomic(path, text):
     """Write ``text`` to ``path`` through a temporary file renamed over it: a reader (a plotting
     tool polling the CSV) sees the old file or the new one, never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.path.basename(path)}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))
 
 
 def _flat(options, prefix=""):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
-from .tasks import TASKS
-from .text import SPLIT_SEED, TEST_RATIO, DataError, read_lines, split_order
+from ..paths import atomic_write, check_writable
+from .tasks import CAPACITY, TASKS
+from .text import SPLIT_SEED, TEST_RATIO, DataError, open_data, read_lines, split_order
 
 SPLITS = ("held-out", "train", "test")
 
@@ -20,7 +22,7 @@ SPLITS = ("held-out", "train", "test")
 def fingerprint(path):
     """A file as a checkpoint records it: {"path" (absolute), "bytes", "sha256"}."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_data(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
@@ -81,17 +83,42 @@ def source_name(meta):
 
 
 def write_splits(splits, folder, suffix, force=False):
-    """Write each split's lines to ``folder``/SPLIT``suffix`` (UTF-8, one pair a line) -> the
-    paths. An existing file is refused unless ``force``."""
+    """Write each split's lines to ``folder``/SPLIT``suffix`` (UTF-8, one pair a line, each file
+    whole or not at all) -> the paths. Every path is checked before any is written (option
+    ``out``); an existing file is refused unless ``force``."""
     paths = {name: os.path.join(folder, f"{name}{suffix}") for name in splits}
+    for path in paths.values():
+        check_writable(path, "out")
     existing = [p for p in paths.values() if os.path.exists(p)]
     if existing and not force:
         raise DataError(f"{existing[0]!r} exists; choose another folder or overwrite with --force")
-    os.makedirs(folder, exist_ok=True)
     for name, path in paths.items():
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(line + "\n" for line in splits[name])
+        with atomic_write(path) as f:
+            f.write("".join(line + "\n" for line in splits[name]).encode("utf-8"))
     return paths
+
+
+def check_record(f):
+    """A checkpoint's data record (its ``source``, as ``Fields``), every field checked: the split's
+    seed and ratio, and a task of at most its CAPACITY examples, or a file's fingerprint."""
+    f.int("split_seed", 0, null=True)
+    f.number("test_ratio", least=0, below=1, null=True)
+    if f.has("task"):
+        task = f.str("task", choices=list(TASKS))
+        f.int("examples", 1, CAPACITY[task])
+        f.int("data_seed", 0, null=True)
+    else:
+        _check_fingerprint(f.obj("file"))
+    for key in ("valid", "test"):
+        if f.has(key):
+            _check_fingerprint(f.obj(key))
+
+
+def _check_fingerprint(f):
+    f.str("path")
+    f.int("bytes", 0)
+    if not re.fullmatch(r"[0-9a-f]{64}", f.str("sha256")):
+        raise f.error("sha256", "is not a SHA-256 in hexadecimal")
 
 
 def resumed_data(meta, task=None, data=None, examples=None, valid=None, test=None, where="the checkpoint"):

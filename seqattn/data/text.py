@@ -34,12 +34,25 @@ def reading(source):
         raise DataError(f"{source} is not a valid data file ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
+def open_data(path):
+    """A data file opened for reading in binary: a regular file (a directory, a FIFO or a device
+    is refused without being opened) no larger than half of this machine's memory, as it is read
+    whole."""
+    f = open_regular(path, DataError, "data file")
+    size = os.fstat(f.fileno()).st_size
+    if size > memory_limit():
+        f.close()
+        raise DataError(f"data file {os.fspath(path)!r} is {size / 2**30:,.1f} GiB, more than half of this machine's memory; "
+                        "seqattn reads a data file whole")
+    return f
+
+
 def read_lines(path):
     """The lines of a UTF-8 text file without their line ends (LF, CRLF or CR alone; a byte-order
     mark at the start is dropped); a clear error, with the line number, if it is not UTF-8. Only a
-    regular file is read (a directory, a FIFO or a device is refused without being opened)."""
+    regular file is read (``open_data``)."""
     path = os.fspath(path)
-    with open_regular(path, DataError, "data file") as f:
+    with open_data(path) as f:
         data = f.read()
     try:
         text = data.decode("utf-8-sig")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..checkpoint import Archive, CheckpointError, set_weights
 from ..data.codec import Codec
+from ..data.source import check_record
 from ..errors import OptionError
 from ..memory import check_checkpoint_model
 from ..schema import Fields
@@ -115,6 +116,8 @@ def _inspect(archive):
     if held < needed:
         raise CheckpointError(f"{path!r} is damaged: its configuration needs {needed / 2**20:,.1f} MiB of weights, "
                               f"and the file holds {held / 2**20:,.1f} MiB")
+    if meta.get("source") is not None:
+        check_record(Fields(meta["source"], path, "source"))
     codec = None
     if meta.get("codec") is not None:
         codec = Codec.from_meta(meta["codec"], path)

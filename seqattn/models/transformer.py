@@ -294,16 +294,19 @@ class TransformerSeq2seq(Seq2seqBase):
 
     @classmethod
     def weight_count(cls, config):
+        """The weights of both stacks, their embeddings (and learned positions) and the output layer."""
         V, Vt, o = cls._parts(config)
         args = cls._part_args(o)
         return TransformerEncoder.count(V, *args) + TransformerDecoder.count(Vt, *args)
 
     @classmethod
     def longest(cls, config):
+        """``max_len``: its position tables end there."""
         return config["max_len"]
 
     @classmethod
     def table_floats(cls, config):
+        """The fixed sinusoid tables of both sides (none when positions are learned weights)."""
         V, Vt, o = cls._parts(config)
         return 2 * o["max_len"] * o["d_model"] if o["positions"] == "sinusoid" else 0
 
