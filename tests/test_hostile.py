@@ -22,7 +22,7 @@ from seqattn.checkpoint import read_npz, write_npz_atomic
 from seqattn.cli import main
 
 WORDS = ["abc", "ba", "cab", "aa", "bcb", "ca", "acb", "b"]
-TINY = ["--epochs", "1", "--hidden", "8", "--wordvec", "4", "--batch-size", "32", "--quiet"]
+TINY = ["--epochs", "1", "--hidden", "8", "--wordvec", "4", "--batch-size", "32", "--quiet", "--log", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +42,15 @@ def pairs(made):
 
 
 def _error(capsys, argv, status=2):
+    """Run the command -> (its error line, its standard output): the status, no traceback, and one
+    line of error, the last (warnings and notes may come before it)."""
     rc = main(argv)
     out = capsys.readouterr()
     assert rc == status, out
     lines = out.err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in out.err, out.err
-    return lines[0], out.out
+    errors = [line for line in lines if line.startswith("seqattn ")]
+    assert len(errors) == 1 and errors[0] == lines[-1] and "Traceback" not in out.err, out.err
+    return lines[-1], out.out
 
 
 def _members(path):
@@ -189,6 +192,9 @@ PREDICT_TAMPERING = [
     (_set("config", "bogus", value=1), "config.bogus is not a field of a attention model's configuration"),
     (_set("config", delete=True), "no configuration inside"),
     (_set("format", value="2"), "has checkpoint format '2'"),
+    (_set("source", "file", "sha256", value="x"), "source.file.sha256 is not a SHA-256 in hexadecimal"),
+    (_set("source", "file", value=None), "source.file is null"),
+    (_set("codec", "task", value="poetry"), "codec.task must be one of 'addition', 'date'"),
 ]
 
 
@@ -255,7 +261,9 @@ for argv in (["train", "--data", pairs, *tiny, "--save", fifo],
              ["train", "--data", pairs, *tiny, "--save", "/dev/zero"],
              ["train", "--data", d, *tiny, "--save", os.path.join(d, "e.npz")],
              ["train", "--data", pairs, "--valid", "/dev/null", *tiny, "--save", os.path.join(d, "f.npz")],
-             ["attention", "--model", fifo, "abc", "--out", os.path.join(d, "g.png")]):
+             ["attention", "--model", fifo, "abc", "--out", os.path.join(d, "g.png")],
+             ["splits", "--data", fifo, "--out", os.path.join(d, "splits")],
+             ["splits", "--model", fifo, "--out", os.path.join(d, "splits")]):
     print(main(argv), flush=True)
 """
 
@@ -266,8 +274,8 @@ def test_special_files_are_refused_without_being_opened(pairs, tmp_path):
     out = subprocess.run([sys.executable, "-c", FIFO_SCRIPT, str(tmp_path), str(pairs)], capture_output=True, text=True,
                          timeout=120)
     errors = out.stderr.strip().splitlines()
-    assert out.stdout.split() == ["2"] * 10 and len(errors) == 10, out.stderr
-    for line, kind in zip(errors, ["named pipe"] * 6 + ["character device", "directory", "character device", "named pipe"]):
+    assert out.stdout.split() == ["2"] * 12 and len(errors) == 12, out.stderr
+    for line, kind in zip(errors, ["named pipe"] * 6 + ["character device", "directory", "character device"] + ["named pipe"] * 3):
         assert f"is not a regular file: it is a {kind}" in line, line
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".npz") and p != "fifo.npz"]
 
@@ -334,13 +342,31 @@ def test_an_output_that_is_the_standard_output_is_refused(made, tmp_path):
 
 def test_a_long_name_fits_its_temporary_and_lock_files_or_is_refused_at_once(capsys, pairs, tmp_path):
     """A checkpoint name as long as the file system allows less the suffix: its temporary file and
-    its lock (longer names) still fit; with --keep-best, the -best name would not, and is refused
-    before the first epoch."""
+    its lock (longer names) still fit; the -best name of --keep-best, and the metrics log's
+    .options.json beside it, would not, and are refused before the first epoch."""
     save = tmp_path / ("n" * 247 + ".npz")
     err, out = _error(capsys, ["train", "--data", str(pairs), *TINY, "--save", str(save), "--keep-best"])
     assert "-best.npz' cannot be written" in err and "is 256 bytes long" in err and "epoch" not in out
+    err, out = _error(capsys, ["train", "--data", str(pairs), *TINY[:-2], "--save", str(save)])
+    assert err.startswith("seqattn train: error: --log") and ".options.json' cannot be written" in err and "epoch" not in out
     assert main(["train", "--data", str(pairs), *TINY, "--save", str(save)]) == 0
     assert os.listdir(tmp_path) == [save.name]
+
+
+def test_the_metrics_log_and_the_splits_are_outputs_too(capsys, made, tmp_path):
+    """The metrics log's files are checked with the other outputs (and are not one of them), and
+    `seqattn splits` checks its files before writing any, and writes each whole."""
+    pairs, ckpt = made
+    err, out = _error(capsys, ["train", "--data", str(pairs), *TINY[:-2], "--save", str(tmp_path / "m.csv"),
+                               "--log", str(tmp_path / "m")])
+    assert "--log" in err and "m.csv" in err and "are one file" in err and "epoch" not in out
+    link = tmp_path / "out" / "train.tsv"
+    link.parent.mkdir()
+    link.symlink_to(pairs)
+    err, _ = _error(capsys, ["splits", "--model", str(ckpt), "--out", str(link.parent), "--force"])
+    assert "--out" in err and "is a symbolic link" in err and sorted(os.listdir(link.parent)) == ["train.tsv"]
+    assert main(["splits", "--model", str(ckpt), "--out", str(tmp_path / "s")]) == 0
+    assert sorted(os.listdir(tmp_path / "s")) == ["held-out.tsv", "train.tsv"]
 
 
 def test_a_missing_folder_is_made_and_nothing_is_left_beside_the_checkpoint(capsys, pairs, tmp_path):
@@ -360,8 +386,8 @@ def _wait_for(path, proc, seconds=60):
 def test_two_concurrent_writers_on_one_checkpoint(capsys, pairs, tmp_path):
     save = tmp_path / "m.npz"
     first = subprocess.Popen([sys.executable, "-m", "seqattn", "train", "--data", str(pairs), "--epochs", "100000", "--hidden", "8",
-                              "--wordvec", "4", "--quiet", "--save", str(save)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+                              "--wordvec", "4", "--quiet", "--log", "none", "--save", str(save)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(save, first)  # the first has finished an epoch, and holds the file
         err, _ = _error(capsys, ["train", "--data", str(pairs), *TINY, "--save", str(save), "--force"])
