@@ -9,47 +9,16 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import dataclass
 
-from . import __version__
-from .data.tokens import SUBWORD_TYPES, TOKENS
-from .layers import SCORES
-from .models import MODELS
-from .optim import OPTIMIZERS, SCHEDULES
-from .errors import OptionError
+from . import __version__, runs
 from .data.source import SPLITS
 from .data.tasks import EXAMPLES, TASKS
-from .options import DATA, TRAINING, check_count, data_default, describe_default, model_option_takers, resolve, resolve_data
-
-# How the models' own options are spelt on the command line: option -> (flag, choices, help).
-# Which model takes which option, and its default, is the models' ``options``.
-MODEL_FLAGS = {
-    "score": ("--score", SCORES, "attention score"),
-    "bidirectional": ("--bidirectional", None, "bidirectional encoder"),
-    "num_layers": ("--layers", None, "stacked layers (LSTM layers; Transformer blocks on each side)"),
-    "skip": ("--skip", None, "residual connections between stacked LSTM layers"),
-    "dropout": ("--dropout", None, "dropout between layers"),
-    "num_heads": ("--heads", None, "attention heads"),
-    "ffn_size": ("--ffn", None, "width of the feed-forward layers"),
-    "activation": ("--activation", ("relu", "gelu"), "the feed-forward activation"),
-    "norm": ("--norm", ("pre", "post"), "layer norm before each sublayer (pre) or after the residual sum (post)"),
-    "positions": ("--positions", ("sinusoid", "learned"), "position vectors"),
-}
-
-
-class Flags(dict):
-    """Option name -> its flag: ``--`` and the name with dashes, unless spelt otherwise here."""
-
-    def __missing__(self, key):
-        return "--" + key.replace("_", "-")
-
-
-FLAGS = Flags({k: v[0] for k, v in MODEL_FLAGS.items()}, hidden_size="--hidden", d_model="--hidden", wordvec_size="--wordvec",
-              beam_width="--beam")
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for: printed as one line, exit status 2."""
+from .data.tokens import SUBWORD_TYPES, TOKENS
+from .errors import OptionError, UsageError
+from .flags import FLAGS, MODEL_FLAGS
+from .models import MODELS
+from .optim import OPTIMIZERS, SCHEDULES
+from .options import TRAINING, check_count, data_default, describe_default, model_option_takers
 
 
 def _parser():
@@ -182,193 +151,6 @@ def _parser():
     return p
 
 
-def _set_backend(name):
-    from .backend import check_environment, set_backend
-
-    if name:
-        set_backend(name)
-    check_environment()
-
-
-def _one_process(args):
-    """The backend and the BLAS threads of a command that runs in one process (eval, predict,
-    attention)."""
-    from .distributed import ONE
-
-    _set_backend(args.backend)
-    _set_threads(args.threads, ONE, lambda *a: print(*a, file=sys.stderr))
-
-
-def _load(path, with_meta=False, key="model"):
-    from .checkpoint import CheckpointError
-    from .models import load
-    from .paths import check_input
-
-    check_input(path, key)
-    ck = load(path)
-    if ck.codec is None:
-        raise CheckpointError(f"{path!r} has no vocabulary or data format inside; it was not saved by `seqattn train`")
-    return (ck.model, ck.codec, ck.meta) if with_meta else (ck.model, ck.codec)
-
-
-def _check_plots():
-    from .plots import pyplot
-
-    pyplot()  # a one-line error naming the extra to install, before any training
-
-
-def _columns(text):
-    """``--columns 2,1`` -> (1, 0): the 0-based columns of source and target."""
-    if text is None:
-        return None
-    try:
-        a, b = (int(c) for c in text.split(","))
-    except ValueError:
-        raise UsageError(f"--columns takes two column numbers such as 1,2 or 2,1, got {text!r}") from None
-    if a < 1 or b < 1 or a == b:
-        raise UsageError(f"--columns takes two different column numbers from 1, got {text!r}")
-    return a - 1, b - 1
-
-
-def _data_options(args, resumed):
-    """How text is read, checked before any file is read."""
-    files = [k for k in ("valid", "test") if getattr(args, k) is not None]
-    options = resolve_data({k: getattr(args, k) for k in DATA}, args.task, resumed, _columns(args.columns),
-                           args.max_length, files)
-    if options.get("tokens") == "subword":
-        from .data.tokens import require
-
-        require("sentencepiece", what="--tokens subword")  # before any work
-    return options
-
-
-def _data_of(args, resumed):
-    """The data to train on: --task or --data, or a resumed run's own (with its --valid, --test
-    and --examples) -> the options taken from the checkpoint."""
-    from .data.source import resumed_data
-
-    if args.task is None and args.data is None and not args.resume:
-        raise UsageError("train needs --task or --data (or --resume, which takes the checkpoint's)")
-    if not args.resume:
-        return []
-    chosen, taken = resumed_data(resumed.get("source"), args.task, args.data, args.examples, args.valid, args.test,
-                                 where=repr(args.resume))
-    for key, value in chosen.items():
-        setattr(args, key, value)
-    return taken
-
-
-def _outputs(args, opts, name):
-    """Every file the run writes (checkpoint, -best, plots, the metrics log), checked before the
-    first epoch: each writable, none of them one file with another or with an input; the
-    checkpoints owned by this run until it ends -> (save, best, plot, attention picture, log stem)."""
-    from .checkpoint import check_target
-    from .paths import Lock, check_distinct, check_writable, png, same_file
-    from .runlog import log_paths
-
-    save = args.save or os.path.join("runs", f"{name}-{opts.model}.npz")
-    check_target(save, "save", continuing=same_file(args.resume, save), force=args.force)
-    best = None
-    if args.keep_best:
-        stem, ext = os.path.splitext(save)
-        best = f"{stem}-best{ext or '.npz'}"
-        check_target(best, "keep_best", continuing=args.resume is not None, force=args.force)
-    plot = png(args.plot) if args.plot else None
-    attention = None
-    if plot:
-        check_writable(plot, "plot", picture=True)
-        if opts.model_class.has_attention:
-            stem, ext = os.path.splitext(plot)
-            attention = f"{stem}-attention{ext}"
-            check_writable(attention, "plot", picture=True)
-        _check_plots()
-    log = _log_stem(args, save)
-    logs = [("log", path) for path in (log_paths(log)[k] for k in ("csv", "options"))] if log else []
-    check_distinct([("save", save), ("keep_best", best), ("plot", plot), ("plot", attention), *logs],
-                   [(k, getattr(args, k)) for k in ("data", "valid", "test") if getattr(args, k)])
-    for path in (save, best):
-        if path:
-            args._hold.enter_context(Lock(path, "save"))
-    return save, best, plot, attention, log
-
-
-@dataclass
-class _Run:
-    """What rank 0 prepares for a training run (options checked, outputs checked, data read, codec
-    fitted) and sends to every rank; the codec travels as its meta."""
-
-    opts: object
-    name: str
-    save: str
-    best: str | None
-    plot: str | None
-    attention: str | None  # the attention maps' picture
-    codec: object
-    train: object
-    valid: object
-    test: object
-    test_note: str
-    text_scores: bool
-    source: dict  # where the data came from (data.source.describe), for the checkpoint
-    log: str | None  # the metrics log's path without .csv (None: no log)
-
-    def __getstate__(self):
-        return {**self.__dict__, "codec": self.codec.to_meta()}
-
-    def __setstate__(self, state):
-        from .data.codec import Codec
-
-        self.__dict__.update(state, codec=Codec.from_meta(state["codec"]))
-
-
-def _prepare(args, say):
-    """Everything a run checks and reads before its first epoch -> _Run."""
-    from .data import load_dataset
-    from .data.codec import Codec
-    from .data.source import describe
-    from .memory import check_run
-    from .models import read_meta
-    from .paths import check_input
-
-    for key in ("data", "valid", "test", "resume"):
-        if getattr(args, key) is not None:
-            check_input(getattr(args, key), key)
-    resumed = read_meta(args.resume) if args.resume else {}
-    if resumed and "trainer" not in resumed:
-        raise UsageError(f"{args.resume!r} holds a model but no training state to resume from")
-    data_taken = _data_of(args, resumed)
-    given = {k: getattr(args, k) for k in ("model", "hidden", "wordvec", "init", "reverse", "batch_size", "seed", "max_grad",
-                                           "optimizer", "lr", "beta1", "beta2", "schedule", "warmup", "lr_floor",
-                                           "label_smoothing", "epochs", *MODEL_FLAGS)}
-    opts, taken = resolve(given, args.task, resumed)
-    check_count("examples", args.examples)
-    check_count("patience", args.patience, unit=" epoch")
-    name = args.task or os.path.splitext(os.path.basename(args.data))[0]
-    save, best, plot, attention, log = _outputs(args, opts, name)
-    source = args.data or f"task {args.task}"
-    text_options = _data_options(args, resumed)
-    examples = args.examples or EXAMPLES
-    data = load_dataset(args.task, args.data, opts.reverse, n=examples,
-                        codec=Codec.from_meta(resumed["codec"]) if resumed.get("codec") else None,
-                        valid=args.valid, test=args.test, max_length=args.max_length,
-                        check_lengths=lambda c, ls, lt, lines: check_run(opts, c, ls, lt, lines, source), **text_options)
-    codec, train, valid = data.codec, data.train, data.valid
-    if data.dropped:
-        say(f"left out {data.dropped:,} of {data.dropped + len(train):,} training pairs longer than {args.max_length} tokens")
-    if opts.lr == 0:
-        say("warning: --lr 0 leaves the weights as they are")
-    if taken or data_taken:
-        say(f"resuming {args.resume}: {', '.join(FLAGS[k] for k in data_taken + taken)} as in the checkpoint")
-    _warn_unknown(say, codec, train, resumed)
-    test_note = ""
-    if len(valid) == 0:
-        valid = train
-        test_note = " (too few pairs for a test split: testing on the training pairs)"
-    text_scores = codec.format == "tsv" and _have_text_scores(say)
-    return _Run(opts, name, save, best, plot, attention, codec, train, valid, data.test, test_note, text_scores,
-                describe(args.task, args.data, examples, valid=args.valid, test=args.test), log)
-
-
 def cmd_train(args):
     from .backend import get_backend
     from .metrics import evaluate
@@ -376,9 +158,9 @@ def cmd_train(args):
     from .trainer import Trainer
 
     say = _printer(args.json)
-    comm, threads = _world(args, say)
+    comm, threads = runs.join(args, say)
     say = say if comm.root else (lambda *a: None)  # rank 0 alone prints
-    run = comm.share(lambda: _prepare(args, say))  # rank 0 checks and reads; every rank gets the same run
+    run = comm.share(lambda: runs.prepare(args, say))  # rank 0 checks and reads; every rank gets the same run
     opts, codec, train, valid, test = run.opts, run.codec, run.train, run.valid, run.test
     longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, test) if p is not None)
     model = opts.make_model(codec, longest)
@@ -386,7 +168,7 @@ def cmd_train(args):
                       codec=codec, meta={"data": run.name, "source": run.source}, keep_best=run.best, patience=args.patience,
                       scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
                       monitor="chrf" if run.text_scores else "accuracy", comm=comm)
-    runlog = _run_log(args, run, opts) if comm.root else None  # rank 0 alone writes
+    runlog = runs.run_log(args, run, opts) if comm.root else None  # rank 0 alone writes
     if runlog is not None:
         trainer.callbacks.append(runlog)
     split = "valid" if args.valid else "held-out"
@@ -394,7 +176,7 @@ def cmd_train(args):
     ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
     say(f"{opts.model} on {run.name}: {len(train)} training and {len(valid)} {split} examples{run.test_note}, "
         f"{codec.tokens.kind} tokens, vocabulary {vocab}, hidden {opts.hidden}, backend {get_backend()}, {threads}{ranks}")
-    args._kept = (lambda: _kept(trainer, run.save)) if comm.root else str  # what an interruption from here on leaves
+    args._kept = (lambda: runs.kept(trainer, run.save)) if comm.root else str  # what an interruption from here on leaves
     history = trainer.fit(train.x, train.t, opts.epochs, start_id=codec.start_id, checkpoint=run.save, resume=args.resume)
     if args.resume and trainer.epoch == trainer.resumed_at:
         say(f"nothing left to train: {args.resume} has finished {len(history)} of --epochs {opts.epochs}"
@@ -425,106 +207,6 @@ def _printer(to_stderr):
     return (lambda *a: print(*a, file=sys.stderr, flush=True)) if to_stderr else (lambda *a: print(*a, flush=True))
 
 
-def _world(args, say):
-    """This process's communicator (several ranks when a launcher started several), with the
-    backend and the BLAS threads agreed on every rank -> (communicator, the threads in words)."""
-    from .distributed import world
-
-    if args.dist_timeout is not None and not args.dist_timeout > 0:
-        raise OptionError(f"<dist_timeout> must be a number of seconds above 0, got {args.dist_timeout}")
-    host = world(args.distributed, args.dist_timeout, device=False)
-    host.agree(lambda: _set_backend(args.backend))
-    comm = world(args.distributed, args.dist_timeout)
-    return comm, comm.agree(lambda: _set_threads(args.threads, comm, say if comm.root else lambda *a: None))
-
-
-def _set_threads(value, comm, say):
-    """Set this process's BLAS threads (``--threads``, SEQATTN_THREADS, the BLAS's variables or the
-    default), warn when the machine's ranks would run more threads than it has cores -> the
-    threads in words."""
-    from .threads import blas_threads, choose, oversubscribed, set_threads
-
-    n, source = choose(value, comm.local_size)
-    if n is not None and set_threads(n) is None:
-        say(f"warning: threadpoolctl is not installed, so {source} cannot set the BLAS threads: pip install threadpoolctl")
-        n = None
-    n = blas_threads() if n is None else n
-    warning = oversubscribed(n, comm.local_size)
-    if warning:
-        say(f"warning: {warning}")
-    return f"{n} BLAS thread{'s' if n != 1 else ''}" if n else "BLAS threads unknown"
-
-
-def _log_stem(args, save):
-    """Where the run's metrics log goes (--log; beside the checkpoint by default), its files
-    checked before any work -> its path without .csv, or None for --log none."""
-    from .paths import check_writable
-    from .runlog import log_paths
-
-    if args.log == "none":
-        return None
-    stem = os.path.splitext(args.log or save)[0]
-    for key in ("csv", "options"):
-        check_writable(log_paths(stem)[key], "log")
-    return stem
-
-
-def _run_log(args, run, opts):
-    """The run's per-epoch metrics log (runlog.RunLog), with its options."""
-    from dataclasses import asdict
-
-    from .runlog import RunLog
-
-    if run.log is None:
-        return None
-    given = {k: v for k, v in vars(args).items() if v not in (None, False) and k != "command" and not k.startswith("_")}
-    options = {"given": given, "options": asdict(opts), "data": run.source, "checkpoint": run.save, "seqattn": __version__}
-    return RunLog(run.log, options)
-
-
-def _kept(trainer, save):
-    """What an interrupted run leaves in ``save``, in words."""
-    key = os.fspath(save)
-    if key in trainer.saved:
-        return f"{save} holds epoch {trainer.saved[key]}, the last this run finished"
-    if os.path.lexists(save) and trainer.history:
-        return f"{save} is as it was (epoch {len(trainer.history)}); no epoch of this run finished"
-    return "no epoch finished, and nothing was saved"
-
-
-def _warn_unknown(say, codec, train, resumed):
-    """Warn when much of the training text is <unk>: too rare for a new vocabulary, or not in a
-    resumed checkpoint's."""
-    if codec.vocab.unk is None:
-        return
-    sides = ((train.x, codec.vocab), (train.t[:, 1:], codec.target_vocab))
-    if resumed:
-        unknown = [int((a == v.unk_id).sum()) for a, v in sides]
-        if any(unknown):
-            say(f"warning: {unknown[0]} source and {unknown[1]} target tokens of the training pairs are not in the "
-                "checkpoint's vocabularies and are read as <unk>")
-        return
-    shares = []
-    for ids, vocab in sides:
-        real = ids != codec.pad_id
-        shares.append(float((ids[real] == vocab.unk_id).mean()) if real.any() else 0.0)
-    if max(shares) > 0.2:
-        say(f"warning: {shares[0]:.0%} of the source and {shares[1]:.0%} of the target tokens are <unk> "
-            "(seen fewer than --min-count times, or beyond --max-vocab); the model cannot learn them")
-
-
-def _have_text_scores(say):
-    """Whether sacrebleu is there for BLEU and chrF; without it, one warning and exact match only."""
-    from .data.tokens import MissingExtra, require
-
-    try:
-        require("sacrebleu", what="BLEU and chrF")
-        return True
-    except MissingExtra as exc:
-        say(f"warning: {exc}; scoring exact match only")
-        return False
-
-
 def _scores_line(scores):
     parts = [f"accuracy {scores['accuracy'] * 100:.2f}%"]
     parts += [f"{name} {scores[key]:.2f}" for key, name in (("bleu", "BLEU"), ("chrf", "chrF")) if key in scores]
@@ -535,15 +217,15 @@ def cmd_eval(args):
     from .metrics import evaluate
     from .paths import check_input
 
-    _one_process(args)
+    runs.one_process(args)
     if args.show < 0 or args.beam < 1:
         raise UsageError("--show must be 0 or more and --beam at least 1")
     if args.data is not None:
         check_input(args.data, "data")
-    model, codec, meta = _load(args.model, with_meta=True)
-    pairs, what = _pairs_to_score(args, codec, meta)
+    model, codec, meta = runs.load_checkpoint(args.model, with_meta=True)
+    pairs, what = runs.pairs_to_score(args, codec, meta)
     print(f"scoring {what}", file=sys.stderr)
-    text_scores = codec.format == "tsv" and _have_text_scores(lambda m: print(m, file=sys.stderr))
+    text_scores = codec.format == "tsv" and runs.have_text_scores(lambda m: print(m, file=sys.stderr))
     scores, pred = evaluate(model, pairs, codec, beam_width=args.beam, text=text_scores)
     acc, n = scores["accuracy"], len(pairs)
     if args.json:
@@ -558,29 +240,6 @@ def cmd_eval(args):
         print(f"{'ok ' if ok else 'BAD'} {q.strip()!r} -> {a!r}" + ("" if ok else f" (expected {w!r})"))
     print(f"{_scores_line(scores)} ({int(round(acc * n))} of {n} exactly right)")
     return 0
-
-
-def _pairs_to_score(args, codec, meta):
-    """What ``eval`` scores: the pairs of --data, or a split of the checkpoint's own data (by
-    default the held-out pairs every epoch was scored on) -> (Pairs, what they are)."""
-    from .data import read_lines
-    from .data.source import is_same_file, source_name, split_lines
-
-    source = meta.get("source")
-    if args.data is not None:
-        if args.split is not None:
-            raise UsageError("--split picks a split of the checkpoint's own data; leave it out with --data")
-        if source and is_same_file(source.get("file"), args.data):
-            print(f"warning: {args.data} is the file the model was trained on, so most of its pairs were training pairs, "
-                  "which inflates the scores; leave out --data to score its held-out split", file=sys.stderr)
-        return codec.read(read_lines(args.data), args.data), args.data
-    if source is None:
-        raise UsageError(f"{args.model!r} does not record its data (it was written by an earlier version); give --data FILE")
-    split = args.split or "held-out"
-    splits = split_lines(source, where=repr(args.model))
-    if split not in splits:
-        raise UsageError(f"{args.model!r} was trained without a --test file; choose --split held-out or train")
-    return codec.read(splits[split], f"the {split} split"), f"the {split} split of {source_name(source)}"
 
 
 def _check_inputs(texts, codec):
@@ -614,10 +273,10 @@ def cmd_splits(args):
 def cmd_predict(args):
     from .backend import to_device, to_numpy
 
-    _one_process(args)
+    runs.one_process(args)
     if args.beam < 1:
         raise UsageError(f"--beam must be at least 1, got {args.beam}")
-    model, codec = _load(args.model)
+    model, codec = runs.load_checkpoint(args.model)
     _check_inputs(args.text, codec)
     x = to_device(codec.encode_sources(args.text, source="the command line"))
     out = to_numpy(model.generate(x, codec.start_id, codec.sample_size, beam_width=args.beam, stop_id=codec.stop_id))
@@ -630,12 +289,12 @@ def cmd_attention(args):
     from .paths import check_distinct, check_writable, png
     from .plots import attention_figure
 
-    _one_process(args)
+    runs.one_process(args)
     out = png(args.out)
     check_writable(out, "out", picture=True)
     check_distinct([("out", out)], [("model", args.model)])
-    _check_plots()
-    model, codec = _load(args.model)
+    runs.check_plots()
+    model, codec = runs.load_checkpoint(args.model)
     if not model.has_attention:
         with_attention = " or ".join(f"--model {k}" for k, cls in MODELS.items() if cls.has_attention)
         raise UsageError(f"{args.model} is a {model.kind} model, which has no attention; train one with {with_attention}")

@@ -65,3 +65,8 @@ def choice(key, value, allowed):
     """One of ``allowed``, or an OptionError naming ``key`` and the choices."""
     if value not in allowed:
         raise OptionError(f"unknown <{key}> {value!r}; choose one of {', '.join(map(str, allowed))}")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked the command for: printed as one line, exit status 2."""
+

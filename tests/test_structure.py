@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import seqattn
-from seqattn import cli
+from seqattn import cli, flags
 from seqattn.data import load_pairs
 from seqattn.errors import OptionError
 from seqattn.models import MODELS, AttentionSeq2seq, Seq2seq, register
@@ -74,10 +74,11 @@ def test_no_module_imports_its_way_back_to_itself():
 
 def test_the_command_names_no_model_kind():
     """No comparison with, and no lookup by, a model's kind: what a model does, it says itself."""
-    tree = ast.parse(open(os.path.join(ROOT, "cli.py"), encoding="utf-8").read())
-    named = [node for node in ast.walk(tree) if isinstance(node, (ast.Compare, ast.Subscript))
-             for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in MODELS]
-    assert not named, [ast.unparse(n) for n in named]
+    for name in ("cli.py", "runs.py", "flags.py", "options.py"):
+        tree = ast.parse(open(os.path.join(ROOT, name), encoding="utf-8").read())
+        named = [node for node in ast.walk(tree) if isinstance(node, (ast.Compare, ast.Subscript))
+                 for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in MODELS]
+        assert not named, (name, [ast.unparse(n) for n in named])
 
 
 def test_a_registered_model_is_a_choice_of_the_command_and_builds_from_a_codec():
@@ -113,7 +114,7 @@ def test_an_option_error_names_the_parameter_in_the_library_and_the_flag_in_the_
     with pytest.raises(OptionError) as info:
         resolve(given)
     assert library in str(info.value)
-    assert command in info.value.render(cli.FLAGS)
+    assert command in info.value.render(flags.FLAGS)
 
 
 def test_the_library_checks_a_models_options_with_the_same_words():

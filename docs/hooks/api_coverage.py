@@ -28,6 +28,8 @@ PUBLIC = ("seqattn",) + tuple(sorted({m.group(1) for f in sorted(os.listdir(REFE
 INTERNAL = {
     "seqattn.__main__": "runs the command",
     "seqattn.cli": "the command; its --help is its documentation",
+    "seqattn.runs": "the command's runs, prepared (checks, data, threads, ranks)",
+    "seqattn.flags": "how the command spells each option",
     "seqattn.options": "the command's option resolution",
     "seqattn.paths": "the command's input and output path checks, atomic writes and run locks",
     "seqattn.schema": "reading a checkpoint's meta field by field (its CheckpointError is seqattn.errors')",
