@@ -37,6 +37,19 @@ class CheckpointError(ValueError):
     that names the file (and the field or weight that is wrong)."""
 
 
+QUOTE_LIMIT = 80  # characters of a user's data that a message quotes
+
+
+def quoted(text, limit=QUOTE_LIMIT):
+    """``text`` (a line, a field, a token, a value given) as one message quotes it: its repr, cut
+    to its first ``limit`` characters with the rest counted, so that a message about a line of
+    50 MB is still one short line. Every message that quotes data goes through here."""
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 def is_int(value):
     """An integer, and not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import CheckpointError, is_int
+from .errors import QUOTE_LIMIT, CheckpointError, is_int, quoted
 
 
 class Fields:
@@ -27,6 +27,7 @@ class Fields:
 
     def error(self, key, problem):
         field = self.name(key) or "its meta"
+        field = quoted(field) if len(field) > QUOTE_LIMIT else field  # a key may be any text
         return CheckpointError(f"{self.source!r} is not a valid seqattn checkpoint: {field} {problem}")
 
     def has(self, key):
@@ -121,5 +122,5 @@ def _kind(value):
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return f"the string {value[:40]!r}"
+        return f"the string {quoted(value)}"
     return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)

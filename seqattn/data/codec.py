@@ -19,6 +19,7 @@ import binascii
 
 import numpy as np
 
+from ..errors import quoted
 from ..schema import Fields
 from .text import (
     SPLIT_SEED, TEST_RATIO, DataError, detect_format, encode_fixed, pad_rows, pairs_vocab, parse_pairs, parse_qa, qa_vocab,
@@ -122,7 +123,7 @@ class Codec:
         for k, p in enumerate(pieces):
             if not p:
                 line = lines[k] if lines is not None else k + 1
-                raise DataError(f"{source}, line {line}: the {side} {texts[k][:40]!r} has no {tokens.kind} tokens; "
+                raise DataError(f"{source}, line {line}: the {side} {quoted(texts[k])} has no {tokens.kind} tokens; "
                                 "give text the model can read")
         return pieces
 
@@ -191,7 +192,7 @@ class Codec:
                             f"({self.source_width}); answers are cut at {self.sample_size} tokens")
         unknown = sorted({self.tokens.shown(tok) for p in pieces for tok in p if tok not in self.vocab})
         if unknown:
-            shown = ", ".join(map(repr, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+            shown = ", ".join(map(quoted, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
             warnings.append(f"{shown} not in the model's vocabulary, read as <unk>")
         return warnings
 
@@ -202,10 +203,10 @@ class Codec:
             return None  # too long for the model at all: encoding it is the error
         for i, ch in enumerate(text.ljust(self.source_width)):
             if ch not in self.positions[i]:
-                what = "a space" if ch == " " else repr(ch)
+                what = "a space" if ch == " " else quoted(ch)
                 longest = max((i for i, seen in enumerate(self.positions) if seen != " "), default=-1) + 1
                 beyond = f" (the longest training question has {longest} characters)" if i >= longest else ""
-                return f"{text!r}: no training question had {what} at character {i + 1}{beyond}; the answer is a guess"
+                return f"{quoted(text)}: no training question had {what} at character {i + 1}{beyond}; the answer is a guess"
         return None
 
     # ------------------------------------------------------------------------ ids -> text
@@ -302,7 +303,7 @@ def _vocab_from_meta(f, specials):
     for key in ("pad", "start", "end", "unk"):
         found[key] = f.str(key, null=key not in specials)
         if found[key] is not None and found[key] not in known:
-            raise f.error(key, f"{found[key][:20]!r} is not one of its tokens")
+            raise f.error(key, f"{quoted(found[key])} is not one of its tokens")
     return Vocab(tokens, **found)
 
 
@@ -431,5 +432,5 @@ def load_pairs(lines, seed=SPLIT_SEED, reverse=False, test_ratio=TEST_RATIO, sou
     (vocabularies, tokens) is fitted on the training split; ``text_options`` as ``Codec.fit``'s."""
     d = load_dataset(lines=lines, source=source, reverse=reverse, seed=seed, test_ratio=test_ratio, **text_options)
     if d.codec.format != "tsv":
-        raise DataError(f"{source}, line 1: no tab between source and target in {lines[0]!r}")
+        raise DataError(f"{source}, line 1: no tab between source and target in {quoted(lines[0])}")
     return (d.train.x, d.train.t), (d.valid.x, d.valid.t), d.codec

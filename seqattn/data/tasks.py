@@ -17,6 +17,8 @@ import re
 
 import numpy as np
 
+from ..errors import quoted
+
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december"]
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -131,10 +133,10 @@ def addition_input_problem(text):
     """Why ``text`` is not a question of the addition task (None when it is one)."""
     m = re.fullmatch(r"(\d+)\+(\d+)", text.strip())
     if m is None:
-        return f"{text!r} is not in the addition task's form 'a+b' (digits and one '+', no spaces)"
+        return f"{quoted(text)} is not in the addition task's form 'a+b' (digits and one '+', no spaces)"
     top = 10**ADDITION_DIGITS - 1
     if any(len(n) > ADDITION_DIGITS or (len(n) > 1 and n[0] == "0") for n in m.groups()):
-        return f"{text!r}: the addition task's numbers are 0 to {top}, written without leading zeros"
+        return f"{quoted(text)}: the addition task's numbers are 0 to {top}, written without leading zeros"
     return None
 
 
@@ -153,9 +155,9 @@ def date_input_problem(text):
     d = parse_date(text)
     if d is None:
         examples = ", ".join(repr(f(datetime.date(1994, 9, 27))) for f in DATE_FORMATS[:4])
-        return f"{text!r} is in none of the date task's formats (such as {examples})"
+        return f"{quoted(text)} is in none of the date task's formats (such as {examples})"
     if not FIRST <= d <= LAST:
-        return f"{text!r} is {d.isoformat()}, outside the dates the task was trained on ({FIRST.year} to {LAST.year})"
+        return f"{quoted(text)} is {d.isoformat()}, outside the dates the task was trained on ({FIRST.year} to {LAST.year})"
     return None
 
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import OptionError, quoted
 from ..memory import memory_limit
 from ..paths import open_regular
 from .vocab import Vocab, VocabularyError
@@ -90,9 +90,9 @@ def parse_qa(lines, source="data"):
             raise DataError(f"{source}, line {n}: empty line")
         at = line.find("_")
         if at < 0:
-            raise DataError(f"{source}, line {n}: no '_' between question and answer in {line!r}")
+            raise DataError(f"{source}, line {n}: no '_' between question and answer in {quoted(line)}")
         if not line[:at].strip() or not line[at + 1 :].strip():
-            raise DataError(f"{source}, line {n}: empty {'question' if not line[:at].strip() else 'answer'} in {line!r}")
+            raise DataError(f"{source}, line {n}: empty {'question' if not line[:at].strip() else 'answer'} in {quoted(line)}")
         if width is None:
             width = (at, len(line))
         elif (at, len(line)) != width:
@@ -118,7 +118,7 @@ def encode_fixed(texts, vocab, width, source="input", first_line=1):
     out = np.empty((len(texts), width), dtype=np.int64)
     for n, text in enumerate(texts):
         if len(text) > width:
-            raise DataError(f"{source}, line {first_line + n}: {text!r} is longer than the model's {width} characters")
+            raise DataError(f"{source}, line {first_line + n}: {quoted(text)} is longer than the model's {width} characters")
         out[n] = vocab.encode(text.ljust(width), where=f"{source}, line {first_line + n}")
     return out
 
@@ -134,7 +134,7 @@ def parse_pairs(lines, source="data", columns=(0, 1)):
         fields = line.split("\t")
         if len(fields) < need:
             what = "no tab between source and target" if len(fields) == 1 else f"{len(fields)} columns, fewer than {need}"
-            raise DataError(f"{source}, line {n}: {what} in {line!r}")
+            raise DataError(f"{source}, line {n}: {what} in {quoted(line)}")
         s, t = fields[a].strip(), fields[b].strip()
         if not s or not t:
             raise DataError(f"{source}, line {n}: empty {'source' if not s else 'target'} (column {(a if not s else b) + 1})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import quoted
+
 
 class VocabularyError(ValueError):
     """A token is not in the vocabulary (and the vocabulary has no ``<unk>``)."""
@@ -94,8 +96,8 @@ class Vocab:
             what, pos = ("character", "column") if len(tok) == 1 else ("token", "token")
             text = tokens if isinstance(tokens, str) else " ".join(tokens)
             raise VocabularyError(
-                f"{what} {tok!r}{place} ({pos} {at} of {text!r}) is not in the vocabulary; "
-                f"known characters: {''.join(t for t in self.tokens if len(t) == 1)!r}"
+                f"{what} {quoted(tok)}{place} ({pos} {at} of {quoted(text)}) is not in the vocabulary; "
+                f"known characters: {quoted(''.join(t for t in self.tokens if len(t) == 1))}"
             ) from None
 
     def tokens_of(self, ids, stop_at_end=True):
