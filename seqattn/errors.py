@@ -69,9 +69,16 @@ def positive_int(key, value):
 
 
 def fraction(key, value):
-    """At least 0 and below 1 (a dropout rate, label smoothing)."""
+    """At least 0 and below 1 (a dropout rate, label smoothing, Adam's betas)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
-        raise OptionError(f"<{key}> must be at least 0 and below 1, got {value}")
+        raise OptionError(f"<{key}> must be at least 0 and below 1, got {quoted(value) if isinstance(value, str) else value}")
+
+
+def finite(key, value, least=0):
+    """A finite number (not a bool) of at least ``least`` (a learning rate, a clipping norm)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < least:
+        raise OptionError(f"<{key}> must be a finite number of at least {least}, got "
+                          f"{quoted(value) if isinstance(value, str) else value}")
 
 
 def choice(key, value, allowed):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .backend import get_xp, to_numpy
+from .errors import finite, fraction
 from .packed import Packed, flat
 from .ops import get_ops
 
@@ -30,7 +31,9 @@ def clip_grads(grads, max_norm):
 
 
 class Optimizer:
-    """``update(params, grads)`` steps every weight. With a model's packed weights and gradients
+    """``update(params, grads)`` steps every weight. Its hyperparameters are checked when it is
+    made (a finite rate of at least 0; momentum, decay rate and betas at least 0 and below 1),
+    naming the one that is wrong. With a model's packed weights and gradients
     (``Composite.pack``) the slots are packed the same way and each update is one pass over the
     buffers, whatever the number of arrays; with plain lists it is one pass per array."""
 
@@ -39,6 +42,7 @@ class Optimizer:
     hyper = ("lr",)
 
     def __init__(self, lr):
+        finite("lr", lr)  # a NaN or negative rate would wreck every weight in one update
         self.lr = lr
         self.iter = 0
         self.state_arrays = None  # {slot: [array per param]} (Packed like the params when they are)
@@ -97,6 +101,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
+        fraction("momentum", momentum)
         self.momentum = momentum
 
     def _step(self, p, g, v):
@@ -139,6 +144,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.01, decay_rate=0.99):
         super().__init__(lr)
+        fraction("decay_rate", decay_rate)
         self.decay_rate = decay_rate
 
     def _step(self, p, g, h):
@@ -157,6 +163,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
         super().__init__(lr)
+        fraction("beta1", beta1)
+        fraction("beta2", beta2)
         self.beta1, self.beta2 = beta1, beta2
 
     def update(self, params, grads):

@@ -222,9 +222,10 @@ def choose_threads(value, comm, say):
     from .threads import blas_threads, choose, oversubscribed, set_threads
 
     n, source = choose(value, comm.local_size)
-    if n is not None and set_threads(n) is None:
-        say(f"warning: threadpoolctl is not installed, so {source} cannot set the BLAS threads: pip install threadpoolctl")
-        n = None
+    if n is not None:
+        n = set_threads(n)  # what the BLAS really runs
+        if n is None:
+            say(f"warning: threadpoolctl is not installed, so {source} cannot set the BLAS threads: pip install threadpoolctl")
     n = blas_threads() if n is None else n
     warning = oversubscribed(n, comm.local_size)
     if warning:

@@ -9,15 +9,19 @@ shares the rest among the processes of this machine: ``max(1, (cores - 1) // pro
 
 The choice, first found first: ``--threads`` (``choose(threads)``), ``SEQATTN_THREADS``, the
 BLAS's own variables (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...: a choice made for this
-run, left as it is), the default. ``auto`` anywhere means the default. Threads are set through
-threadpoolctl, which reaches the BLAS that numpy loaded, whenever it is called.
+run, left as it is), the default. ``auto`` anywhere means the default. A count is a whole number
+from 1 to ``most_threads()``, four a core (more never runs faster), read the same way from the
+flag and the variable. Threads are set through threadpoolctl, which reaches the BLAS that numpy
+loaded, whenever it is called; what is reported is what the BLAS then has. The command chooses
+once, before its work; in library use the Trainer does (``apply_default``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 
-from .errors import OptionError
+from .errors import OptionError, quoted
 
 VARIABLE = "SEQATTN_THREADS"
 BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -39,17 +43,22 @@ def default_threads(processes=1, n_cores=None):
     return max(1, (n_cores - 1) // max(processes, 1))
 
 
+def most_threads(n_cores=None):
+    """The most BLAS threads a process may ask for: four a core."""
+    return 4 * (cores() if n_cores is None else n_cores)
+
+
 def parse(value, key="<threads>"):
-    """``auto`` (None), or a count of at least 1; ``key`` names the option (or variable) in errors."""
-    if value is None or str(value).strip().lower() == "auto":
+    """``auto`` (None), or a count from 1 to ``most_threads()`` written in decimal digits (as the
+    flag and the variable both take it); ``key`` names the option (or variable) in errors."""
+    text = str(value).strip()
+    if value is None or text.lower() == "auto":
         return None
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise OptionError(f"{key} takes a number of threads of at least 1, or auto; got {value!r}")
-    return n
+    most = most_threads()
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= most:
+        raise OptionError(f"{key} takes a whole number of threads from 1 to {most} (four a core of this machine's "
+                          f"{cores()}), or auto; got {quoted(value)}")
+    return int(text)
 
 
 def choose(threads=None, processes=1, env=None):
@@ -58,7 +67,7 @@ def choose(threads=None, processes=1, env=None):
     env = os.environ if env is None else env
     if threads is not None and str(threads).strip().lower() != "auto":
         return parse(threads), "--threads"
-    if threads is None and env.get(VARIABLE):
+    if threads is None and env.get(VARIABLE, "").strip():  # set but empty: as if unset
         n = parse(env[VARIABLE], VARIABLE)
         if n is not None:
             return n, VARIABLE
@@ -81,7 +90,7 @@ def set_threads(n):
 
     threadpool_limits(limits=int(n), user_api="blas")
     _set = True
-    return int(n)
+    return blas_threads() or int(n)  # what the BLAS took (it may cap a count at its own most)
 
 
 def blas_threads():
@@ -107,15 +116,26 @@ def oversubscribed(threads, processes=1, n_cores=None):
             f"use {fix}" + (" or fewer ranks" if processes > 1 else ""))
 
 
-def apply_environment(env=None):
-    """Set the threads that ``SEQATTN_THREADS`` asks for, once per process and unless they were set
-    already (library use: the Trainer calls it; ``auto`` counts the processes that the launcher
-    started on this machine) -> the count, or None when nothing was set."""
+def apply_default(env=None):
+    """Set the threads that the command would choose (``SEQATTN_THREADS``, else the BLAS's own
+    variables, left as they are, else the default for the processes that a launcher started on
+    this machine), once per process (library use: the Trainer calls it) -> the count set, or None
+    when nothing was set. A process that chose its threads already is left as it is, and so is a
+    BLAS that runs fewer threads than the cores without being told so by a variable: it was
+    limited on purpose (threadpoolctl's ``threadpool_limits``, say), where a BLAS starts with one
+    thread a core."""
+    global _set
     from .distributed.launch import detect
 
     env = os.environ if env is None else env
-    if _set or not env.get(VARIABLE):
+    if _set:
         return None
-    n = parse(env[VARIABLE], VARIABLE)
     launch = detect(env)
-    return set_threads(default_threads(launch.local_size if launch and launch.local_size else 1) if n is None else n)
+    n, source = choose(None, launch.local_size if launch and launch.local_size else 1, env)
+    _set = True
+    if n is None:
+        return None
+    now = blas_threads() if source == "default" else None
+    if now is not None and now < cores():
+        return None
+    return set_threads(n)

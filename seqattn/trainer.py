@@ -10,15 +10,16 @@ import time
 import numpy as np
 
 from . import checkpoint
+from .checkpoint import check_target
 from .backend import get_xp, to_device, to_numpy
 from .distributed import ONE, everywhere
-from .errors import fraction, positive_int
+from .errors import OptionError, finite, fraction, integer, positive_int, quoted
 from .packed import flat
 from .paths import same_file
 from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
-from .optim import Schedule, clip_grads
-from .threads import apply_environment
+from .optim import OPTIMIZERS, Optimizer, Schedule, clip_grads
+from .threads import apply_default
 
 
 class TrainingError(RuntimeError):
@@ -112,11 +113,20 @@ class Trainer:
                  eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
                  label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy", grad_hook=None,
                  comm=None):
-        if patience is not None and patience < 1:
-            raise ValueError(f"patience must be at least 1 epoch, got {patience}")
-        apply_environment()  # SEQATTN_THREADS, unless this process has chosen its threads
+        if not isinstance(optimizer, Optimizer):
+            raise OptionError(f"<optimizer> must be one of seqattn.optim's optimizers ({', '.join(c.__name__ for c in OPTIMIZERS.values())}), "
+                              f"got {quoted(type(optimizer).__name__)}")
         positive_int("batch_size", batch_size)
+        max_grad = _max_grad(max_grad)
+        integer("seed", seed)
         fraction("label_smoothing", label_smoothing)
+        positive_int("report_every", report_every)
+        for key, value in (("patience", patience), ("eval_batch_size", eval_batch_size)):
+            if value is not None:
+                positive_int(key, value)
+        if scorer is not None and not callable(scorer):
+            raise OptionError(f"<scorer> must be a function of the model that returns its scores, got {quoted(type(scorer).__name__)}")
+        apply_default()  # the command's choice of threads, once per process
         self.model, self.optimizer = model, optimizer
         self.schedule, self.base_lr = schedule or Schedule(), optimizer.lr
         model.loss_layer.label_smoothing = label_smoothing
@@ -201,6 +211,13 @@ class Trainer:
             self.restore(resume)
             self._log(f"resumed from {resume} after epoch {self.epoch}")
         epochs, start_id = self._book_arguments(epochs, start_id, max_epoch, batch_size, max_grad, eval_interval)
+        x, t = _pairs("x", x, "t", t)
+        if x_test is not None or t_test is not None:
+            x_test, t_test = _pairs("x_test", x_test, "t_test", t_test)
+        if comm.root:  # written after every epoch: refused now, as seqattn train --save refuses it
+            for key, path in (("checkpoint", checkpoint), ("keep_best", self.keep_best)):
+                if path is not None:
+                    check_target(path, key, continuing=True)
         self.resumed_at = self.epoch
         N = len(x)
         if N == 0:
@@ -263,7 +280,7 @@ class Trainer:
             record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds,
                       "tokens_per_second": float(tokens[-1]) / seconds}
             if self.scorer is not None:
-                record.update(self.scorer(model))
+                record.update(_scores(self.scorer(model)))
             elif x_test is not None and len(x_test):
                 record["accuracy"], _ = exact_match(model, x_test, t_test, start_id, self.eval_batch_size or EVAL_BATCH,
                                                     stop_id=self.stop_id, comm=comm)
@@ -303,15 +320,17 @@ class Trainer:
         keeps it in ``loss_list`` for ``plot()``. -> (the epoch to train up to, the start id)."""
         if epochs is not None and max_epoch is not None:
             raise TypeError("fit takes epochs (train up to that epoch) or the book's max_epoch (that many more), not both")
+        for key, value, least in (("epochs", epochs, 0), ("max_epoch", max_epoch, 0), ("batch_size", batch_size, 1),
+                                  ("eval_interval", eval_interval, 1)):
+            if value is not None:
+                integer(key, value, least)
         if epochs is None:
             epochs = self.epoch + (10 if max_epoch is None else max_epoch)  # the book's default: 10 epochs
         if batch_size is not None:
             self.batch_size = batch_size
         if max_grad is not None:
-            self.max_grad = max_grad
+            self.max_grad = _max_grad(max_grad)
         if eval_interval is not None:
-            if eval_interval < 1:
-                raise ValueError(f"eval_interval must be at least 1 batch, got {eval_interval}")
             self.eval_interval = eval_interval
         if start_id is None:
             start_id = self.codec.start_id if self.codec is not None else 0
@@ -385,6 +404,39 @@ class Trainer:
         """A stop decided from what every rank shares (the summed loss, the same weights): every
         rank raises it at the same point."""
         return everywhere(exc) if self.comm.size > 1 else exc
+
+
+def _max_grad(value):
+    """A clipping norm: None or 0 (no clipping, as --max-grad 0), or a finite number above 0."""
+    if value is None:
+        return None
+    finite("max_grad", value)
+    return value or None
+
+
+def _scores(scores):
+    """What a scorer returned, as an epoch's record keeps it: a dict of finite numbers by name."""
+    if not isinstance(scores, dict) or not all(isinstance(k, str) and not isinstance(v, bool) and isinstance(v, (int, float, np.number))
+                                               and math.isfinite(v) for k, v in scores.items()):
+        raise OptionError(f"<scorer> must return a dict of finite numbers by name (its scores), got {quoted(scores)}")
+    return {k: float(v) for k, v in scores.items()}
+
+
+def _pairs(x_name, x, t_name, t):
+    """Training or test pairs as the Trainer takes them: two 2-D arrays of integer ids (host or
+    device; lists become arrays) with a row each per pair -> (x, t)."""
+    arrays = []
+    for name, a in ((x_name, x), (t_name, t)):
+        if isinstance(a, (list, tuple)):
+            a = np.asarray(a)
+        dtype = getattr(a, "dtype", None)
+        if getattr(a, "ndim", None) != 2 or dtype is None or np.dtype(dtype).kind not in "iu":
+            got = f"{a.ndim}-D {dtype}" if dtype is not None and hasattr(a, "ndim") else quoted(type(a).__name__)
+            raise OptionError(f"<{name}> must be a 2-D array of integer ids (pairs x steps), got {got}")
+        arrays.append(a)
+    if len(arrays[0]) != len(arrays[1]):
+        raise OptionError(f"<{x_name}> and <{t_name}> must have a row each per pair, got {len(arrays[0]):,} and {len(arrays[1]):,} rows")
+    return arrays
 
 
 def _then(first, second):

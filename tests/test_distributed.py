@@ -106,21 +106,59 @@ def test_threads_are_chosen_flag_first_then_the_variable_then_the_blas_then_the_
     assert [threads.default_threads(p, n) for p, n in ((1, 1), (1, 2), (2, 2), (1, 16), (4, 16))] == [1, 1, 1, 15, 3]
     assert threads.oversubscribed(1, 2, n_cores=2) is None
     assert "2 processes x 2 BLAS threads on 2 cores" in threads.oversubscribed(2, 2, n_cores=2)
-    for bad in ("0", "-1", "many"):
-        with pytest.raises(ValueError, match="threads takes a number of threads of at least 1, or auto"):
+    most = threads.most_threads()
+    assert threads.choose(str(most)) == (most, "--threads")
+    for bad in ("0", "-1", "many", "1_000", "1e3", "٣", str(most + 1), "1" * 40):  # the flag and the variable alike
+        with pytest.raises(ValueError, match=f"threads takes a whole number of threads from 1 to {most} "):
             threads.choose(bad)
+        with pytest.raises(ValueError, match=f"SEQATTN_THREADS takes a whole number of threads from 1 to {most} "):
+            threads.choose(None, env={"SEQATTN_THREADS": bad})
 
 
-def test_set_threads_reaches_the_blas_numpy_loaded_and_the_variable_applies_once(monkeypatch):
+def test_set_threads_reaches_the_blas_numpy_loaded_and_the_choice_applies_once(monkeypatch):
     pytest.importorskip("threadpoolctl")
     before = threads.blas_threads()
     if before is None:
         pytest.skip("threadpoolctl finds no BLAS in this numpy")
+    monkeypatch.setattr(threads, "cores", lambda: 4)
     try:
         assert threads.set_threads(1) == 1 and threads.blas_threads() == 1
-        assert threads.apply_environment({"SEQATTN_THREADS": "2"}) is None  # chosen already: left as it is
+        assert threads.apply_default({"SEQATTN_THREADS": "2"}) is None  # chosen already: left as it is
         monkeypatch.setattr(threads, "_set", False)
-        assert threads.apply_environment({"SEQATTN_THREADS": "2"}) == 2 and threads.blas_threads() == 2
+        assert threads.apply_default({"SEQATTN_THREADS": "2"}) == 2 and threads.blas_threads() == 2
+        monkeypatch.setattr(threads, "_set", False)
+        threads.set_threads(4)  # a BLAS at its start-up count, a thread a core
+        monkeypatch.setattr(threads, "_set", False)
+        assert threads.apply_default({}) == 3 and threads.blas_threads() == 3  # the default: the cores less one
+        assert threads.apply_default({}) is None  # once per process
+        monkeypatch.setattr(threads, "_set", False)
+        assert threads.apply_default({"OMP_NUM_THREADS": "4"}) is None and threads.blas_threads() == 3  # the BLAS's variable
+        monkeypatch.setattr(threads, "_set", False)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=2, user_api="blas"):  # a limit the user set: left as it is
+            assert threads.apply_default({}) is None and threads.blas_threads() == 2
+    finally:
+        threads.set_threads(before)
+
+
+def test_the_trainer_applies_the_default_threads_as_the_command_does(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    before = threads.blas_threads()
+    if before is None:
+        pytest.skip("threadpoolctl finds no BLAS in this numpy")
+    from seqattn.models import Seq2seq
+    from seqattn.optim import Adam
+    from seqattn.trainer import Trainer
+
+    for name in ("SEQATTN_THREADS", *threads.BLAS_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    try:
+        threads.set_threads(4)  # the BLAS as it starts: a thread a core
+        monkeypatch.setattr(threads, "_set", False)
+        Trainer(Seq2seq(vocab_size=5, wordvec_size=4, hidden_size=4), Adam(), progress=False)
+        assert threads.blas_threads() == 3
     finally:
         threads.set_threads(before)
 
@@ -131,13 +169,20 @@ def _run_cli(*args, env=None, timeout=120):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--threads", "0"], "--threads takes a number of threads of at least 1, or auto; got '0'"),
+    (["--threads", "0"], "--threads takes a whole number of threads from 1 to"),
+    (["--threads", "1" * 31], "--threads takes a whole number of threads from 1 to"),
     (["--dist-timeout", "0"], "--dist-timeout must be a number of seconds above 0, got 0.0"),
     (["--distributed", "mpi"], "argument --distributed: invalid choice"),
 ])
 def test_bad_thread_and_distributed_options_are_one_line_errors(tmp_path, flags, message):
     r = _run_cli("train", "--task", "addition", "--examples", "200", "--epochs", "1", "--save", str(tmp_path / "m.npz"), *flags)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_huge_thread_count_in_the_variable_is_the_same_one_line_error(tmp_path):
+    r = _run_cli("eval", "--model", str(tmp_path / "none.npz"), env={"SEQATTN_THREADS": "1" * 31})
+    assert r.returncode == 2 and "SEQATTN_THREADS takes a whole number of threads from 1 to" in r.stderr
+    assert "internal error" not in r.stderr and len(r.stderr.splitlines()) == 1
 
 
 def test_a_plain_run_never_imports_mpi4py_and_sets_its_threads(tmp_path):

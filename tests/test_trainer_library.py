@@ -78,3 +78,66 @@ def test_the_librarys_recipe_trains_as_the_command(pairs, tmp_path, model):
     assert {k: library["schedule"][k] for k in ("name", "warmup", "floor")} == \
         {k: command["schedule"][k] for k in ("name", "warmup", "floor")}
     assert command["max_grad"] == (1.0 if model == "transformer" else 5.0)
+
+
+def test_the_library_checks_its_arguments_once_at_the_edge_naming_each(tmp_path):
+    """The book's habits with wrong values: one OptionError (a ValueError) naming the argument,
+    before any work, never a ZeroDivisionError deep inside or a silently wrong update."""
+    from seqattn.errors import OptionError
+    from seqattn.optim import SGD, Momentum, RMSprop
+
+    x = np.zeros((8, 3), dtype=np.int64)
+    t = np.zeros((8, 4), dtype=np.int64)
+    model = Seq2seq(5, 4, 4, seed=0)
+    trainer = Trainer(model, Adam(), progress=False, log=lambda *a: None)
+    for kwargs, words in (({"batch_size": 0}, "batch_size must be at least 1, got 0"),
+                          ({"batch_size": -5}, "batch_size must be at least 1, got -5"),
+                          ({"max_grad": -1.0}, "max_grad must be a finite number of at least 0, got -1.0"),
+                          ({"max_grad": float("nan")}, "max_grad must be a finite number of at least 0, got nan"),
+                          ({"max_epoch": 1.5}, "max_epoch must be a whole number, got 1.5")):
+        with pytest.raises(OptionError, match=words):
+            trainer.fit(x, t, **kwargs)
+    with pytest.raises(OptionError, match="x and t must have a row each per pair, got 8 and 7 rows"):
+        trainer.fit(x, t[:7], max_epoch=1)
+    with pytest.raises(OptionError, match="x_test must be a 2-D array of integer ids"):
+        trainer.fit(x, t, max_epoch=1, t_test=t)
+    with pytest.raises(OptionError, match="t must be a 2-D array of integer ids .pairs x steps., got 2-D float64"):
+        trainer.fit(x, t.astype(float), max_epoch=1)
+    assert trainer.epoch == 0 and trainer.batch_size == 128 and trainer.max_grad is None  # nothing was changed or trained
+    for make, words in ((lambda: Adam(lr=float("nan")), "lr must be a finite number of at least 0, got nan"),
+                        (lambda: Adam(lr=-1), "lr must be a finite number of at least 0, got -1"),
+                        (lambda: Adam(beta1=1), "beta1 must be at least 0 and below 1, got 1"),
+                        (lambda: SGD(lr=float("inf")), "lr must be a finite number"),
+                        (lambda: Momentum(momentum=-0.1), "momentum must be at least 0 and below 1"),
+                        (lambda: RMSprop(decay_rate=1.0), "decay_rate must be at least 0 and below 1"),
+                        (lambda: Trainer(model, None), "optimizer must be one of seqattn.optim's optimizers"),
+                        (lambda: Trainer(model, Adam(), max_grad=-1), "max_grad must be a finite number of at least 0"),
+                        (lambda: Trainer(model, Adam(), seed=-1), "seed must be at least 0"),
+                        (lambda: Trainer(model, Adam(), patience=0), "patience must be at least 1")):
+        with pytest.raises(OptionError, match=words):
+            make()
+    assert Trainer(model, Adam(), max_grad=0).max_grad is None  # 0: no clipping, as --max-grad 0
+
+
+def test_save_params_replaces_only_a_checkpoint(tmp_path):
+    from seqattn.errors import OptionError
+    import os
+
+    model = Seq2seq(5, 4, 4, seed=0)
+    with pytest.raises(OptionError, match="is a directory; give a file name"):
+        model.save_params(str(tmp_path))
+    text = tmp_path / "notes.npz"
+    text.write_text("mine\n")
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    for path, words in ((text, "exists and is not a seqattn checkpoint; refusing to overwrite it"),
+                        (fifo, "is not a regular file: it is a named pipe")):
+        with pytest.raises(OptionError, match=words):
+            model.save_params(path)
+    assert text.read_text() == "mine\n"
+    model.save_params(tmp_path / "m.npz")
+    model.save_params(tmp_path / "m.npz")  # a checkpoint is replaced
+    trainer = Trainer(model, Adam(), progress=False, log=lambda *a: None)
+    with pytest.raises(OptionError, match="checkpoint .* exists and is not a seqattn checkpoint"):
+        trainer.fit(np.zeros((4, 3), dtype=np.int64), np.zeros((4, 4), dtype=np.int64), max_epoch=1, checkpoint=text)
+    assert trainer.epoch == 0 and sorted(os.listdir(tmp_path)) == ["fifo.npz", "m.npz", "notes.npz"]

@@ -261,7 +261,10 @@ class Seq2seqBase(Composite):
 
     # ---------------------------------------------------------------------------- checkpoints
     def save_params(self, path, codec=None):
-        """Write the weights (by name), the options and, if given, the codec to one .npz, atomically."""
+        """Write the weights (by name), the options and, if given, the codec to one .npz, atomically
+        (a temporary file beside it, renamed over it). Like ``seqattn train --save``, it replaces
+        a checkpoint but never a file that is not one, a link, a directory or a special file."""
+        checkpoint.check_target(path, "path", continuing=True)
         checkpoint.save(path, self, codec=codec)
 
     def load_params(self, path):
