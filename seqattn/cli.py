@@ -249,6 +249,7 @@ def _check_inputs(texts, codec):
 
 
 def cmd_splits(args):
+    from .data.codec import read_pairs
     from .data.source import describe, split_lines, write_splits
     from .models import read_meta
     from .paths import check_input
@@ -262,10 +263,14 @@ def cmd_splits(args):
             raise UsageError(f"{args.model!r} does not record its data (it was written by an earlier version)")
     else:
         check_count("examples", args.examples)
+        if args.data is not None:
+            read_pairs(args.data)  # what train --data would refuse is refused here too
         source = describe(args.task, args.data, args.examples or EXAMPLES)
     splits = split_lines(source, where=repr(args.model) if args.model else "the data")
     suffix = ".txt" if "\t" not in next(iter(splits["train"] or splits["held-out"]), "") else ".tsv"
-    for name, path in write_splits(splits, args.out, suffix, force=args.force).items():
+    recorded = [("data" if key == "file" else key, source[key]["path"]) for key in ("file", "valid", "test") if key in source]
+    inputs = [(k, getattr(args, k)) for k in ("model", "data") if getattr(args, k)] + recorded
+    for name, path in write_splits(splits, args.out, suffix, force=args.force, inputs=inputs).items():
         print(f"{path}: {len(splits[name]):,} pairs ({name})")
     return 0
 

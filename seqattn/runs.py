@@ -307,7 +307,7 @@ def pairs_to_score(args, codec, meta):
     """What ``eval`` scores: the pairs of --data, or a split of the checkpoint's own data (by
     default the held-out pairs every epoch was scored on) -> (Pairs, what they are)."""
     from .data import read_lines
-    from .data.source import is_same_file, source_name, split_lines
+    from .data.source import is_same_file, split_lines, split_name
 
     source = meta.get("source")
     if args.data is not None:
@@ -320,7 +320,7 @@ def pairs_to_score(args, codec, meta):
     if source is None:
         raise UsageError(f"{args.model!r} does not record its data (it was written by an earlier version); give --data FILE")
     split = args.split or "held-out"
-    splits = split_lines(source, where=repr(args.model))
-    if split not in splits:
+    if split == "test" and "test" not in source:
         raise UsageError(f"{args.model!r} was trained without a --test file; choose --split held-out or train")
-    return codec.read(splits[split], f"the {split} split"), f"the {split} split of {source_name(source)}"
+    lines = split_lines(source, where=repr(args.model), which=(split,))[split]
+    return codec.read(lines, split_name(source, split)), split_name(source, split)

@@ -108,3 +108,41 @@ def test_a_0_3_0_checkpoint_asks_for_data(capsys):
     path = os.path.join(os.path.dirname(__file__), "data", "v0.3.0", "add-peeky.npz")
     assert main(["eval", "--model", path]) == 2
     assert "give --data" in capsys.readouterr().err
+
+
+def test_splits_of_a_file_are_refused_where_train_would_refuse_it(tmp_path, capsys):
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("".join(f"{w}\t{w[::-1]}\n" for w in WORDS * 10) + "16+75  _91  \n")
+    assert main(["train", "--data", str(mixed), "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz")]) == 2
+    train_err = capsys.readouterr().err.strip()
+    assert main(["splits", "--data", str(mixed), "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.split("error: ")[1] == train_err.split("error: ")[1] == f"{mixed}, line 121: no tab between source and target in '16+75  _91  '"
+    assert not (tmp_path / "d").exists()
+    inside = tmp_path / "in"
+    inside.mkdir()
+    (inside / "train.tsv").write_text(mixed.read_text().rsplit("16+75", 1)[0])
+    assert main(["splits", "--data", str(inside / "train.tsv"), "--out", str(inside), "--force"]) == 2  # not over its input
+    assert "is the --data file; refusing to overwrite an input" in capsys.readouterr().err
+
+
+def test_eval_names_the_split_it_scores_and_reads_only_that_splits_files(tmp_path, capsys):
+    tr, va, te = (tmp_path / f"{n}.tsv" for n in ("tr", "va", "te"))
+    for path, words in ((tr, WORDS * 10), (va, WORDS[:6]), (te, WORDS[6:])):
+        path.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--data", str(tr), "--valid", str(va), "--test", str(te), "--epochs", "1", "--hidden", "8",
+                 "--quiet", "--save", str(ckpt)]) == 0
+    capsys.readouterr()
+    for split, name in ((None, f"the --valid file {va}"), ("test", f"the --test file {te}"), ("train", f"the training file {tr}")):
+        assert main(["eval", "--model", str(ckpt), "--json", *(["--split", split] if split else [])]) == 0
+        assert capsys.readouterr().err.splitlines()[0] == f"scoring {name}"
+    te.write_text("abc\tcba\n")  # only the test file changed: the held-out split is still there
+    assert main(["eval", "--model", str(ckpt), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--model", str(ckpt), "--split", "test"]) == 2
+    assert "the --test file" in capsys.readouterr().err
+    va.unlink()
+    os.symlink("/dev/zero", va)  # where the file was, now a device
+    assert main(["eval", "--model", str(ckpt)]) == 2
+    assert f"the --valid file {str(va)!r} that it was trained with is now a character device" in capsys.readouterr().err

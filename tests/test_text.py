@@ -41,6 +41,35 @@ def test_invalid_utf8_names_its_line(tmp_path):
         read_lines(path)
 
 
+def test_a_file_of_tab_only_lines_is_said_to_have_empty_fields_not_to_be_empty(tmp_path):
+    path = tmp_path / "tabs.tsv"
+    path.write_text("\t\n\t\n\n")
+    with pytest.raises(DataError, match="tabs.tsv, line 1: empty source"):
+        load_dataset(path=path)
+
+
+def test_an_over_long_line_is_quoted_short_and_refused_before_tokens_are_fitted(tmp_path, capsys, monkeypatch):
+    from seqattn.data.tokens import SubwordTokens
+
+    good = "".join(f"{w}\t{w[::-1]}\n" for w in ["abc", "ba", "cab", "aa"] * 25)
+    notab = tmp_path / "notab.tsv"
+    notab.write_text(good + "a" * 1_000_000 + "\n")
+    for argv in (["train", "--data", str(notab), "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz")],
+                 ["splits", "--data", str(notab), "--out", str(tmp_path / "s")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and len(err) < 400 and "line 101: no tab" in err and "(1,000,000 characters)" in err
+    long = tmp_path / "long.tsv"
+    long.write_text(good + "a" * (8 * 16 * 100_001) + "\tb\n")  # more than 100,000 pieces of 16 characters at most
+    monkeypatch.setattr(SubwordTokens, "train", lambda *a, **k: pytest.fail("a subword model was fitted on it"))
+    for tokens in (["--tokens", "subword"], []):
+        argv = ["train", "--data", str(long), *tokens, "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "long.tsv, line 101: its source has 12,800,128 characters, more than the 100,000" in err and len(err) < 400
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_columns_pick_fields_and_extra_columns_are_never_merged():
     lines = _corpus_lines()
     d = load_dataset(lines=lines, test_ratio=0.0)

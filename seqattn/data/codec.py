@@ -26,7 +26,9 @@ from .text import (
     read_lines, reading, split_order,
 )
 from .tasks import EXAMPLES, INPUT_PROBLEMS, TASKS
-from .tokens import SUBWORD_TYPES, TOKENS, CharTokens, MissingExtra, make_tokens, tokens_from_meta
+from .tokens import (
+    JOINER, SUBWORD_TYPES, TOKENS, CharTokens, least_tokens, make_tokens, require, tokens_from_meta,
+)
 from .vocab import Vocab
 
 MAX_WIDTH = 100_000  # tokens in one sequence: none longer is trained on, or read from a checkpoint
@@ -167,6 +169,8 @@ class Codec:
         """All lines of a file in the training format -> Pairs encoded with this codec."""
         with reading(source):
             srcs, tgts = self.parse(lines, source)
+            _leave_out_too_long(srcs, tgts, range(len(srcs)), "char" if self.format == "qa" else self.tokens.kind, None,
+                                source, training=False)
             return Pairs(*self.encode_pairs(srcs, tgts, source), srcs, tgts)
 
     def input_warnings(self, texts):
@@ -361,6 +365,7 @@ def load_dataset(task=None, path=None, reverse=False, seed=SPLIT_SEED, n=EXAMPLE
                 lines, source = read_lines(path), str(path)
             source = source or "data"
             fmt = detect_format(lines)
+        reader = codec or Codec(Vocab([]), fmt, columns=text_options.get("columns", (0, 1)))
         if codec is not None and fmt != codec.format:
             raise DataError(f"{source} is in the {fmt!r} format but the checkpoint was trained on {codec.format!r}")
         if fmt == "qa":
@@ -370,24 +375,28 @@ def load_dataset(task=None, path=None, reverse=False, seed=SPLIT_SEED, n=EXAMPLE
                 raise DataError(f"{source} is in the book's question_answer format, which is read character by character; "
                                 f"{', '.join('--' + k.replace('_', '-') for k in given)} {'is' if len(given) == 1 else 'are'} "
                                 "for tab-separated pairs")
-        reader = codec or Codec(Vocab([]), fmt, columns=text_options.get("columns", (0, 1)))
         srcs, tgts = reader.parse(lines, source)
         if valid is None:
             train_idx, valid_idx = split_order(len(srcs), seed, test_ratio)
         else:
             train_idx, valid_idx = np.arange(len(srcs)), None
+        kind = "char" if fmt == "qa" else codec.tokens.kind if codec is not None else text_options.get("tokens") or "char"
+        if valid_idx is not None:  # scored after every epoch: never longer than seqattn takes either
+            _leave_out_too_long(srcs, tgts, valid_idx, kind, None, source, training=False)
+        train_idx, dropped = _leave_out_too_long(srcs, tgts, train_idx, kind, max_length, source)
+        if dropped and not len(train_idx):
+            raise DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
         fitted = codec is None
         if fitted:
             fit_on = range(len(srcs)) if fmt == "qa" else train_idx  # the book fits its vocabulary on every line
             codec = Codec.fit([srcs[i] for i in fit_on], [tgts[i] for i in fit_on], fmt, reverse, **text_options)
             codec.task = task
-        dropped = 0
         ls, lt = codec.token_lengths([srcs[i] for i in train_idx], [tgts[i] for i in train_idx])
         if max_length is not None:
             keep = [k for k, (a, b) in enumerate(zip(ls, lt)) if a <= max_length and b <= max_length]
             if not keep:
                 raise DataError(f"{source}: every training pair has more than {max_length} tokens on a side; raise --max-length")
-            dropped = len(train_idx) - len(keep)
+            dropped += len(train_idx) - len(keep)
             train_idx = train_idx[keep]
             ls, lt = [ls[k] for k in keep], [lt[k] for k in keep]
             if fitted:  # widths of what is kept
@@ -408,6 +417,37 @@ def load_dataset(task=None, path=None, reverse=False, seed=SPLIT_SEED, n=EXAMPLE
             valid = encode(valid_idx) if valid is None else codec.read(read_lines(valid), str(valid))
         test = codec.read(read_lines(test), str(test)) if test is not None else None
         return Dataset(train, valid, test, codec, dropped, train_idx + 1)
+
+
+def read_pairs(path, columns=(0, 1)):
+    """The pairs of a data file, read and parsed as ``load_dataset`` reads them (its format from its
+    first line; the tab-separated ``columns``) -> (lines, sources, targets); a DataError naming
+    the file and the line where ``seqattn train --data`` would refuse it."""
+    source = str(path)
+    with reading(source):
+        lines = read_lines(path)
+        return (lines, *Codec(Vocab([]), detect_format(lines), columns=columns).parse(lines, source))
+
+
+def _leave_out_too_long(srcs, tgts, idx, kind, max_length, source, training=True):
+    """The pairs (``idx``; the line of pair i is i + 1) that have more than MAX_WIDTH tokens on a
+    side for certain (``least_tokens``: found without tokenizing them), before any codec is fitted
+    or text split: the first is refused naming its line, or, of ``training`` pairs, with
+    ``max_length`` below its tokens they are left out -> (the indices kept, how many were left out)."""
+    keep = []
+    for i in idx:
+        for side, text, extra in (("source", srcs[i], 0), ("target", tgts[i], 2)):
+            room = MAX_WIDTH - extra
+            least = least_tokens(text, kind, room + 1) if len(text) > room else 0  # tokens are at most characters (NFKC aside)
+            if least > room:
+                if max_length is None or least <= max_length:
+                    raise DataError(f"{source}, line {i + 1}: its {side} has {len(text):,} characters, more than the "
+                                    f"{room:,} {kind} tokens seqattn takes"
+                                    + ("; leave out long pairs with --max-length" if training else ""))
+                break  # longer than --max-length: left out, as it would be after tokenizing
+        else:
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64), len(idx) - len(keep)
 
 
 def _check_widths(source_lengths, target_lengths, line_numbers, source):

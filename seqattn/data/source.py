@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 
-from ..paths import atomic_write, check_writable
+from ..errors import OptionError
+from ..paths import atomic_write, check_distinct, check_writable, kind_of
 from .tasks import CAPACITY, TASKS
 from .text import SPLIT_SEED, TEST_RATIO, DataError, open_data, read_lines, split_order
 
@@ -49,8 +51,13 @@ def is_same_file(record, path):
 
 def _lines_of(record, what, where):
     path = record["path"]
-    if not os.path.isfile(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
         raise DataError(f"{where}: {what} {path!r} that it was trained with is not there any more; "
+                        "give the pairs to score with --data") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{where}: {what} {path!r} that it was trained with is now {kind_of(mode)}, not that file; "
                         "give the pairs to score with --data")
     if not is_same_file(record, path):
         raise DataError(f"{where}: {what} {path!r} has changed since training (it was {record['bytes']:,} bytes with "
@@ -59,22 +66,26 @@ def _lines_of(record, what, where):
     return read_lines(path)
 
 
-def split_lines(meta, where="the checkpoint"):
-    """A run's data record -> {split: the lines of that split, in the data's own format}
-    ("test" only when the run had a --test file)."""
-    if "task" in meta:
-        lines = TASKS[meta["task"]](meta["examples"], meta.get("data_seed", 0))
-    else:
-        lines = _lines_of(meta["file"], "the data file", where)
-    if "valid" in meta:
-        train, held_out = lines, _lines_of(meta["valid"], "the --valid file", where)
-    else:
-        train_idx, valid_idx = split_order(len(lines), meta.get("split_seed", SPLIT_SEED), meta.get("test_ratio", TEST_RATIO))
-        train, held_out = [lines[i] for i in train_idx], [lines[i] for i in valid_idx]
-    splits = {"train": train, "held-out": held_out}
-    if "test" in meta:
+def split_lines(meta, where="the checkpoint", which=SPLITS):
+    """A run's data record -> {split: the lines of that split, in the data's own format}, for the
+    splits ``which`` ("test" only when the run had a --test file). Only the files those splits
+    come from are read (and must be the files of the record)."""
+    splits = {}
+    if "test" in which and "test" in meta:
         splits["test"] = _lines_of(meta["test"], "the --test file", where)
-    return splits
+    if "valid" in meta and "held-out" in which:
+        splits["held-out"] = _lines_of(meta["valid"], "the --valid file", where)
+    if "train" in which or ("held-out" in which and "valid" not in meta):
+        if "task" in meta:
+            lines = TASKS[meta["task"]](meta["examples"], meta["data_seed"])
+        else:
+            lines = _lines_of(meta["file"], "the data file", where)
+        if "valid" in meta:
+            splits["train"] = lines
+        else:
+            train_idx, valid_idx = split_order(len(lines), meta["split_seed"], meta["test_ratio"])
+            splits["train"], splits["held-out"] = [lines[i] for i in train_idx], [lines[i] for i in valid_idx]
+    return {k: splits[k] for k in SPLITS if k in splits and k in which}
 
 
 def source_name(meta):
@@ -82,13 +93,25 @@ def source_name(meta):
     return f"task {meta['task']}" if "task" in meta else meta["file"]["path"]
 
 
-def write_splits(splits, folder, suffix, force=False):
+def split_name(meta, split):
+    """How ``split`` of a data record is named in messages: "the held-out split of task date",
+    "the --valid file PATH", "the --test file PATH"."""
+    if split == "test":
+        return f"the --test file {meta['test']['path']}"
+    if "valid" in meta:
+        return f"the --valid file {meta['valid']['path']}" if split == "held-out" else f"the training file {source_name(meta)}"
+    return f"the {split} split of {source_name(meta)}"
+
+
+def write_splits(splits, folder, suffix, force=False, inputs=()):
     """Write each split's lines to ``folder``/SPLIT``suffix`` (UTF-8, one pair a line, each file
     whole or not at all) -> the paths. Every path is checked before any is written (option
-    ``out``); an existing file is refused unless ``force``."""
+    ``out``), none of them one of the ``inputs`` ((option, path) pairs); an existing file is
+    refused unless ``force``."""
     paths = {name: os.path.join(folder, f"{name}{suffix}") for name in splits}
     for path in paths.values():
         check_writable(path, "out")
+    check_distinct([("out", p) for p in paths.values()], inputs)
     existing = [p for p in paths.values() if os.path.exists(p)]
     if existing and not force:
         raise DataError(f"{existing[0]!r} exists; choose another folder or overwrite with --force")

@@ -62,10 +62,10 @@ def read_lines(path):
         line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise DataError(f"{path}, line {line}: not UTF-8 text (byte {data[start]:#04x}); save the file as UTF-8") from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    while lines and not lines[-1].strip():
+    while lines and not lines[-1].strip() and "\t" not in lines[-1]:  # blank lines at the end; a tab holds fields
         lines.pop()
     if not lines:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(f"{path}: the file is empty" + ("" if not text else " (it holds only blank lines)"))
     return lines
 
 

@@ -25,6 +25,29 @@ JOINER = "\uffed"  # ￭, as in OpenNMT's tokenizer
 _WORD = re.compile(r"\w+|[^\w\s]")
 TOKENS = ("char", "word", "subword")
 SUBWORD_TYPES = ("unigram", "bpe")
+MAX_PIECE = 16  # characters of a subword piece at most (sentencepiece's max_sentencepiece_length)
+_RUN = re.compile(r"\S+")
+_LETTER = re.compile(r"[^\W_]")
+
+
+def least_tokens(text, kind, enough):
+    """How many ``kind`` tokens ``text`` has at least, found without tokenizing it (so that a
+    line of 50 MB is refused before a subword model is fitted on it), counted up to ``enough``.
+    ``char``: its characters. ``word``: one a whitespace-separated run (each holds a word or a
+    mark). ``subword``: one a run that holds a letter or digit (sentencepiece splits at
+    whitespace too), and one a ``8 * MAX_PIECE`` characters of the runs (a piece is at most
+    MAX_PIECE characters of the text as NFKC composes it, which joins far fewer than 8 into one)."""
+    if kind == "char":
+        return len(text)
+    runs = chars = 0
+    for m in _RUN.finditer(text.replace(JOINER, "") if kind == "word" else text):
+        run = m.group()
+        if kind == "word" or _LETTER.search(run):
+            runs += 1
+            chars += len(run)
+            if runs >= enough:
+                break
+    return max(runs, chars // (8 * MAX_PIECE)) if kind == "subword" else runs
 
 
 class MissingExtra(ImportError):
@@ -116,6 +139,7 @@ class SubwordTokens(CharTokens):
         try:
             spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size,
                                            model_type=model_type, character_coverage=1.0, hard_vocab_limit=False,
+                                           max_sentencepiece_length=MAX_PIECE,
                                            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0,
                                            minloglevel=2, num_threads=1)
         except RuntimeError as exc:
