@@ -236,15 +236,16 @@ def check_meta(meta, path):
     if "config" not in meta:
         raise CheckpointError(f"{path!r} is not a seqattn model checkpoint (no configuration inside)")
     m = Fields(meta, path)
-    m.str("seqattn_version", null=True)
-    m.str("data", null=True)
+    m.str("seqattn_version", absent=True)
+    m.str("data", absent=True)
     m.obj("config").str("model")
-    m.obj("codec", null=True)
-    m.obj("source", null=True)
-    if m.has("optimizer"):
-        check_optimizer_meta(m.obj("optimizer"))
-    if m.has("trainer"):
-        _check_trainer_meta(m.obj("trainer"))
+    m.obj("codec", absent=True)  # a part seqattn did not write is absent, never null
+    m.obj("source", absent=True)
+    optimizer, trainer = m.obj("optimizer", absent=True), m.obj("trainer", absent=True)
+    if optimizer is not None:
+        check_optimizer_meta(optimizer)
+    if trainer is not None:
+        _check_trainer_meta(trainer)
     return meta
 
 
@@ -258,30 +259,34 @@ def check_optimizer_meta(f):
     return cls
 
 
+# An epoch's record: what the Trainer writes (the scores where it scored them), and any other
+# score a scorer gave, each a finite number.
 _RECORD = {"loss": None, "accuracy": 1, "bleu": 100, "chrf": 100, "lr": None, "seconds": None,
            "examples_per_second": None, "tokens_per_second": None}
 
 
 def _check_trainer_meta(t):
+    """The Trainer's state (``Trainer.save``): every field it writes, of its type and in its range;
+    only ``max_grad`` (no clipping) and the schedule's ``total`` (not yet trained) may be null."""
     epochs = t.int("epoch", 0, 10**7)
     history = t.list("history", of=dict, length=epochs)
     for k in range(len(history)):
         r = Fields(history[k], t.source, f"{t.name('history')}[{k}]")
         r.int("epoch", k + 1, k + 1)
         r.number("loss", least=0)
-        for key, most in _RECORD.items():
-            r.number(key, least=0, most=most, null=True)
-    t.int("batch_size", 1, null=True)
+        for key in history[k]:
+            if key != "epoch":
+                r.number(key, least=0, most=_RECORD.get(key)) if key in _RECORD else r.number(key)
+    t.int("batch_size", 1)
     t.number("max_grad", least=0, null=True)
-    t.int("seed", 0, null=True)
-    t.number("base_lr", least=0, null=True)
-    t.number("label_smoothing", least=0, below=1, null=True)
-    schedule = t.obj("schedule", null=True)
-    if schedule is not None:
-        schedule.str("name", choices=SCHEDULES)
-        schedule.int("warmup", 0)
-        schedule.int("total", 1, null=True)
-        schedule.number("floor", 0, 1)
+    t.int("seed", 0)
+    t.number("base_lr", least=0)
+    t.number("label_smoothing", least=0, below=1)
+    schedule = t.obj("schedule")
+    schedule.str("name", choices=SCHEDULES)
+    schedule.int("warmup", 0, 2**53)
+    schedule.int("total", 1, 2**53, null=True)
+    schedule.number("floor", 0, 1)
 
 
 def check_target(path, key, continuing=False, force=False):

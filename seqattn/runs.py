@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .data.tasks import EXAMPLES
-from .errors import OptionError, UsageError
+from .errors import OptionError, UsageError, quoted
 from .flags import FLAGS, MODEL_FLAGS
 from .options import DATA, check_count, resolve, resolve_data
 
@@ -54,12 +54,14 @@ def parse_columns(text):
     """``--columns 2,1`` -> (1, 0): the 0-based columns of source and target."""
     if text is None:
         return None
-    try:
-        a, b = (int(c) for c in text.split(","))
-    except ValueError:
-        raise UsageError(f"--columns takes two column numbers such as 1,2 or 2,1, got {text!r}") from None
-    if a < 1 or b < 1 or a == b:
-        raise UsageError(f"--columns takes two different column numbers from 1, got {text!r}")
+    from .data.codec import MAX_COLUMNS
+
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+        raise UsageError(f"--columns takes two column numbers such as 1,2 or 2,1, got {quoted(text)}")
+    a, b = (int(p) for p in parts)
+    if not (1 <= a <= MAX_COLUMNS and 1 <= b <= MAX_COLUMNS) or a == b:
+        raise UsageError(f"--columns takes two different column numbers from 1 to {MAX_COLUMNS:,}, got {quoted(text)}")
     return a - 1, b - 1
 
 

@@ -14,7 +14,8 @@ from .errors import QUOTE_LIMIT, CheckpointError, is_int, quoted
 class Fields:
     """``Fields(data, source, where="")``: the JSON object ``data`` of the checkpoint ``source``,
     found at ``where`` (``"codec.vocab"``). Each getter returns the field's value once it is
-    checked; ``null=True`` lets it be null (None) or absent."""
+    checked; ``null=True`` lets it be null (None) or absent, ``absent=True`` only absent (a field
+    that the format leaves out, but never writes as null)."""
 
     def __init__(self, data, source, where=""):
         self.source, self.where = source, where
@@ -33,9 +34,9 @@ class Fields:
     def has(self, key):
         return self.data.get(key) is not None
 
-    def _get(self, key, null):
+    def _get(self, key, null, absent=False):
         if key not in self.data:
-            if null:
+            if null or absent:
                 return None
             raise self.error(key, "is missing")
         value = self.data[key]
@@ -43,8 +44,8 @@ class Fields:
             raise self.error(key, "is null")
         return value
 
-    def int(self, key, least=0, most=None, null=False):
-        value = self._get(key, null)
+    def int(self, key, least=0, most=None, null=False, absent=False):
+        value = self._get(key, null, absent)
         if value is None:
             return None
         if not is_int(value):
@@ -54,39 +55,44 @@ class Fields:
             raise self.error(key, f"must be {span}, got {value:,}")
         return int(value)
 
-    def number(self, key, least=None, most=None, below=None, null=False):
-        """A finite number in [least, most] (or below ``below``)."""
-        value = self._get(key, null)
+    def number(self, key, least=None, most=None, below=None, null=False, absent=False, above=None):
+        """A finite number in [least, most] (or above ``above``, below ``below``)."""
+        value = self._get(key, null, absent)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(key, f"must be a finite number, got {_kind(value)}")
-        if (least is not None and value < least) or (most is not None and value > most) or (below is not None and value >= below):
+        if (least is not None and value < least) or (most is not None and value > most) or (below is not None and value >= below) \
+                or (above is not None and value <= above):
             span = " and ".join(s for s in (f"at least {least}" if least is not None else "",
+                                            f"above {above}" if above is not None else "",
                                             f"at most {most}" if most is not None else "",
                                             f"below {below}" if below is not None else "") if s)
             raise self.error(key, f"must be {span}, got {value}")
         return value
 
-    def bool(self, key, null=False):
-        value = self._get(key, null)
+    def bool(self, key, null=False, absent=False):
+        value = self._get(key, null, absent)
         if value is not None and not isinstance(value, bool):
             raise self.error(key, f"must be true or false, got {_kind(value)}")
         return value
 
-    def str(self, key, choices=None, null=False):
-        value = self._get(key, null)
+    def str(self, key, choices=None, null=False, absent=False, longest=None):
+        """A string (one of ``choices``; of at most ``longest`` characters)."""
+        value = self._get(key, null, absent)
         if value is None:
             return None
         if not isinstance(value, str):
             raise self.error(key, f"must be a string, got {_kind(value)}")
+        if longest is not None and len(value) > longest:
+            raise self.error(key, f"must be at most {longest:,} characters long, got {len(value):,}")
         if choices is not None and value not in choices:
-            raise self.error(key, f"must be one of {', '.join(map(repr, choices))}, got {value[:40]!r}")
+            raise self.error(key, f"must be one of {', '.join(map(repr, choices))}, got {quoted(value)}")
         return value
 
-    def list(self, key, of=None, length=None, null=False):
+    def list(self, key, of=None, length=None, null=False, absent=False):
         """A list (of values of type ``of``: str, int or dict; of ``length`` items)."""
-        value = self._get(key, null)
+        value = self._get(key, null, absent)
         if value is None:
             return None
         if not isinstance(value, list):
@@ -99,9 +105,9 @@ class Fields:
                     raise self.error(f"{key}[{k}]", f"must be {_KINDS[of]}, got {_kind(item)}")
         return value
 
-    def obj(self, key, null=False):
-        """The object at ``key`` as Fields (None when it may be absent and is)."""
-        value = self._get(key, null)
+    def obj(self, key, null=False, absent=False):
+        """The object at ``key`` as Fields (None when it may be null or absent and is)."""
+        value = self._get(key, null, absent)
         return None if value is None else Fields(value, self.source, self.name(key))
 
     def only(self, keys, what):

@@ -183,7 +183,7 @@ PREDICT_TAMPERING = [
     (_set("codec", "columns", value=[1, 1]), "codec.columns must be two different columns"),
     (_set("codec", "vocab", "pad", value="<nope>"), "codec.vocab.pad '<nope>' is not one of its tokens"),
     (_set("config", "hidden_size", value="8"), "config.hidden_size must be a whole number, got the string '8'"),
-    (_set("config", "vocab_size", value=10**8), ("its configuration needs 1,525.9 MiB of weights, and the file holds 0.0 MiB",
+    (_set("config", "vocab_size", value=10**8), ("the weights of its configuration take 1,600,003,916 bytes at least (float32), and its weight members hold",
                                                   "config.vocab_size is 100,000,000, so its model would need")),
     (_set("config", "hidden_size", value=10**5), "config.hidden_size is 100,000, so its model would need about"),
     (_set("config", "score", value="cosine"), "unknown config.score 'cosine'"),
@@ -195,6 +195,21 @@ PREDICT_TAMPERING = [
     (_set("source", "file", "sha256", value="x"), "source.file.sha256 is not a SHA-256 in hexadecimal"),
     (_set("source", "file", value=None), "source.file is null"),
     (_set("codec", "task", value="poetry"), "codec.task must be one of 'addition', 'date'"),
+    # every field that is used is typed and ranged: the split's seeds and ratio (a null one would
+    # give eval and splits a fresh random split), columns, tokens the tokenizer could make
+    (_set("source", "split_seed", value=None), "source.split_seed is null"),
+    (_set("source", "test_ratio", value=None), "source.test_ratio is null"),
+    (_set("source", "test_ratio", value=0), "source.test_ratio must be above 0 and below 1, got 0"),
+    (_set("source", value=lambda s: {"split_seed": 1984, "test_ratio": 0.1, "task": "addition", "examples": 100,
+                                     "data_seed": None}), "source.data_seed is null"),
+    (_set("source", "file", "path", value="p" * 5000), "source.file.path must be at most 4,096 characters long"),
+    (_set("codec", "columns", value=[0, 2**70]), "codec.columns must be two different columns from 0 to 9,999"),
+    (_set("codec", "vocab", "tokens", value=lambda t: t[:-1] + ["a b"]), "codec.vocab.tokens[6] is 'a b', which char tokens never are"),
+    (_set("codec", value=lambda c: dict(c, tokens={"kind": "word", "lower": False},
+                                        vocab=dict(c["vocab"], tokens=c["vocab"]["tokens"][:-1] + [""]))),
+     "codec.vocab.tokens[6] is '', which word tokens never are"),
+    (_set("codec", value=None), "codec is null"),
+    (_set("trainer", value=None), "trainer is null"),
 ]
 
 
@@ -213,6 +228,11 @@ RESUME_TAMPERING = [
     (_set("optimizer", "iter", delete=True), None, "optimizer.iter is missing"),
     (_set("optimizer", "beta2", value=2.0), None, "optimizer.beta2 must be at least 0 and below 1, got 2.0"),
     (_set("optimizer", "name", value=["Adam"]), None, "optimizer.name must be a string"),
+    (_set("trainer", "base_lr", value=None), None, "trainer.base_lr is null"),
+    (_set("trainer", "seed", delete=True), None, "trainer.seed is missing"),
+    (_set("trainer", "history", value=lambda h: [dict(h[0], accuracy=None)]), None, "trainer.history[0].accuracy is null"),
+    (_set("trainer", "history", value=lambda h: [dict(h[0], rouge="high")]), None,
+     "trainer.history[0].rouge must be a finite number, got the string 'high'"),
     (lambda m: None, lambda a: a.__setitem__("optimizer/v/decoder.affine.b", -np.ones_like(a["optimizer/v/decoder.affine.b"])),
      "the optimizer's v of decoder.affine.b holds negative values"),
     (lambda m: None, lambda a: a.pop("optimizer/m/encoder.embed.W"), "the optimizer's m of encoder.embed.W is missing"),
@@ -225,6 +245,49 @@ def test_a_tampered_training_state_is_refused_on_resume(capsys, made, tmp_path, 
     before = path.read_bytes()
     err, out = _error(capsys, ["train", "--data", str(made[0]), "--epochs", "2", "--quiet", "--resume", str(path), "--save", str(path)])
     assert words in err and "epoch   2" not in out and path.read_bytes() == before
+
+
+def test_a_field_of_any_length_is_named_in_a_short_line(capsys, made, tmp_path):
+    path = _tampered(made, tmp_path, lambda m: m["config"].__setitem__("y" * 10**5, 1))
+    err, _ = _error(capsys, ["predict", "--model", str(path), "abc"])
+    assert "'config.yyyy" in err and "(100,007 characters) is not a field of" in err and len(err) < 400
+
+
+@pytest.fixture(scope="module")
+def subword(tmp_path_factory):
+    """A checkpoint of subword tokens (made by the library: no training needed) and its meta."""
+    pytest.importorskip("sentencepiece")
+    from seqattn.data import load_pairs
+    from seqattn.models import AttentionSeq2seq
+
+    lines = [f"{a} {b}\t{b} {a}" for a in ("red", "green", "blue", "yellow") for b in ("cat", "dog", "bird", "fish")] * 3
+    _, _, codec = load_pairs(lines, tokens="subword", vocab_size=40)
+    model = AttentionSeq2seq(len(codec.vocab), 4, 8, target_vocab_size=len(codec.target_vocab), pad_id=codec.pad_id)
+    path = tmp_path_factory.mktemp("subword") / "s.npz"
+    model.save_params(path, codec)
+    return path
+
+
+def test_a_subword_model_must_load_and_agree_with_the_vocabulary(capsys, subword, tmp_path):
+    from seqattn.data.tokens import make_tokens
+
+    other = make_tokens("subword", ["zebra quux xylophone", "quokka jazz"] * 5, vocab_size=30).to_meta()["model"]
+    for change, words in (
+        (_set("codec", "tokens", "model", value=""), "codec.tokens.model is empty: a subword model has pieces"),
+        (_set("codec", "tokens", "model", value="bm90IGEgbW9kZWw="), "codec.tokens.model cannot be loaded"),
+        (_set("codec", "tokens", "model", value=other), "which subword tokens never are"),  # another model's pieces
+    ):
+        made = (None, subword)
+        err, _ = _error(capsys, ["predict", "--model", str(_tampered(made, tmp_path, change)), "red cat"])
+        assert words in err, err
+    assert main(["predict", "--model", str(subword), "red cat"]) == 0
+
+
+def test_a_missing_extra_is_said_as_such_not_as_a_bad_checkpoint(capsys, subword, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # import sentencepiece: ImportError
+    err, _ = _error(capsys, ["predict", "--model", str(subword), "red cat"])
+    assert f"{str(subword)!r}, a checkpoint of subword tokens, needs the sentencepiece package: pip install" in err
+    assert "not a valid" not in err
 
 
 def test_nan_weights_are_refused(capsys, made, tmp_path):

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import base64
 import binascii
+import re
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from .tokens import (
 from .vocab import Vocab
 
 MAX_WIDTH = 100_000  # tokens in one sequence: none longer is trained on, or read from a checkpoint
+MAX_COLUMNS = 10_000  # tab-separated columns that --columns may name
+_WORD_TOKEN = re.compile(f"{JOINER}?(?:\\w+|[^\\w\\s{JOINER}])")  # what WordTokens.split makes
 
 
 class Pairs(NamedTuple):
@@ -278,8 +281,8 @@ class Codec:
         reverse = f.bool("reverse")
         source_width, target_width = f.int("source_width", 1, MAX_WIDTH), f.int("target_width", 2, MAX_WIDTH)
         columns = f.list("columns", of=int, length=2, null=True) or [0, 1]
-        if min(columns) < 0 or columns[0] == columns[1]:
-            raise f.error("columns", f"must be two different columns from 0, got {columns}")
+        if min(columns) < 0 or max(columns) >= MAX_COLUMNS or columns[0] == columns[1]:
+            raise f.error("columns", f"must be two different columns from 0 to {MAX_COLUMNS - 1:,}, got {columns}")
         specials = ("pad", "start", "end", "unk") if fmt == "tsv" else ("start",)
         vocab = _vocab_from_meta(f.obj("vocab"), specials)
         target_vocab = _vocab_from_meta(f.obj("target_vocab"), specials) if f.has("target_vocab") else None
@@ -289,6 +292,9 @@ class Codec:
             raise f.error("target_vocab.pad", f"has id {target_vocab.pad_id}, and codec.vocab.pad {vocab.pad_id}: they must be one id")
         tokens = _tokens_from_meta(f, "tokens", fmt)
         target_tokens = _tokens_from_meta(f, "target_tokens", fmt) if f.has("target_tokens") else None
+        _check_tokens(f.obj("vocab"), vocab, tokens)  # every token one that the tokens can make
+        if target_vocab is not None:
+            _check_tokens(f.obj("target_vocab"), target_vocab, target_tokens or tokens)
         task = f.str("task", choices=list(TASKS), null=True)
         positions = f.list("positions", of=str, length=source_width if fmt == "qa" else 0, null=True)
         return cls(vocab, fmt, reverse, source_width, target_width, target_vocab=target_vocab, tokens=tokens,
@@ -322,16 +328,38 @@ def _tokens_from_meta(f, key, fmt):
         meta["model_type"] = t.str("model_type", choices=SUBWORD_TYPES, null=True) or "unigram"
         text = t.str("model")
         try:
-            base64.b64decode(text, validate=True)
+            model = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise t.error("model", "is not base64 text") from None
+        if not model:
+            raise t.error("model", "is empty: a subword model has pieces")
+        require("sentencepiece", what=f"{t.source!r}, a checkpoint of subword tokens,")  # a missing extra, not a bad file
         meta["model"] = text
     try:
-        return tokens_from_meta(meta)
-    except MissingExtra:
-        raise
+        tokens = tokens_from_meta(meta)
     except Exception as exc:  # sentencepiece's own error for a model it cannot read
         raise t.error("model" if kind == "subword" else "kind", f"cannot be loaded ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if kind == "subword" and tokens.sp.get_piece_size() < 1:
+        raise t.error("model", "has no pieces")
+    return tokens
+
+
+def _check_tokens(f, vocab, tokens):
+    """Every token of ``vocab`` (its Fields ``f``) but its special symbols is one that ``tokens``
+    can make: one character; a word or a mark, with or without the joiner (never empty, never
+    with a space in it); a piece of the subword model (so the vocabulary has no more tokens
+    than the model has pieces)."""
+    specials = {vocab.pad, vocab.start, vocab.end, vocab.unk} - {None}
+    if tokens.kind == "subword":
+        sp = tokens.sp
+        makes = lambda tok: sp.id_to_piece(sp.piece_to_id(tok)) == tok  # noqa: E731
+    elif tokens.kind == "word":
+        makes = lambda tok: _WORD_TOKEN.fullmatch(tok) is not None  # noqa: E731
+    else:
+        makes = lambda tok: len(tok) == 1  # noqa: E731
+    for k, tok in enumerate(vocab.tokens):
+        if tok not in specials and not makes(tok):
+            raise f.error(f"tokens[{k}]", f"is {quoted(tok)}, which {tokens.kind} tokens never are")
 
 
 class Dataset(NamedTuple):

@@ -123,23 +123,25 @@ def write_splits(splits, folder, suffix, force=False, inputs=()):
 
 def check_record(f):
     """A checkpoint's data record (its ``source``, as ``Fields``), every field checked: the split's
-    seed and ratio, and a task of at most its CAPACITY examples, or a file's fingerprint."""
-    f.int("split_seed", 0, null=True)
-    f.number("test_ratio", least=0, below=1, null=True)
-    if f.has("task"):
-        task = f.str("task", choices=list(TASKS))
+    seed and ratio, and a task of at most its CAPACITY examples and its seed, or a file's
+    fingerprint; the --valid and --test files' fingerprints where the run had them."""
+    task = f.str("task", choices=list(TASKS), absent=True)
+    f.int("split_seed", 0, 2**63)  # numpy's seeds are whole numbers from 0
+    f.number("test_ratio", above=0, below=1)
+    if task is not None:
         f.int("examples", 1, CAPACITY[task])
-        f.int("data_seed", 0, null=True)
+        f.int("data_seed", 0, 2**63)
     else:
         _check_fingerprint(f.obj("file"))
     for key in ("valid", "test"):
-        if f.has(key):
-            _check_fingerprint(f.obj(key))
+        record = f.obj(key, absent=True)
+        if record is not None:
+            _check_fingerprint(record)
 
 
 def _check_fingerprint(f):
-    f.str("path")
-    f.int("bytes", 0)
+    f.str("path", longest=4096)  # PATH_MAX
+    f.int("bytes", 0, 2**63)
     if not re.fullmatch(r"[0-9a-f]{64}", f.str("sha256")):
         raise f.error("sha256", "is not a SHA-256 in hexadecimal")
 

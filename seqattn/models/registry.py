@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..checkpoint import Archive, CheckpointError, set_weights
 from ..data.codec import Codec
 from ..data.source import check_record
+from ..data.tokens import MissingExtra
 from ..errors import OptionError
 from ..memory import check_checkpoint_model
 from ..schema import Fields
@@ -114,8 +115,8 @@ def _inspect(archive):
     check_checkpoint_model(cls, config, path)
     held, needed = archive.declared_bytes("model/"), 4 * cls.weight_count(config)
     if held < needed:
-        raise CheckpointError(f"{path!r} is damaged: its configuration needs {needed / 2**20:,.1f} MiB of weights, "
-                              f"and the file holds {held / 2**20:,.1f} MiB")
+        raise CheckpointError(f"{path!r} is damaged: the weights of its configuration take {needed:,} bytes at least "
+                              f"(float32), and its weight members hold {held:,} bytes")
     if meta.get("source") is not None:
         check_record(Fields(meta["source"], path, "source"))
     codec = None
@@ -136,7 +137,7 @@ def read_meta(path):
         with Archive(path) as archive:
             _inspect(archive)
             return archive.meta
-    except (CheckpointError, MemoryError):
+    except (CheckpointError, MemoryError, MissingExtra):  # a missing extra is not the file's fault
         raise
     except Exception as exc:  # what no check foresaw is still the file's fault, said in one line
         raise _unexpected(path, exc) from None
@@ -150,7 +151,7 @@ def load(path):
             model = model_from_config(archive.meta["config"])
             set_weights(model, archive, archive.meta, archive.path)
             return Checkpoint(model, codec, archive.meta)
-    except (CheckpointError, MemoryError):
+    except (CheckpointError, MemoryError, MissingExtra):  # a missing extra is not the file's fault
         raise
     except Exception as exc:
         raise _unexpected(path, exc) from None
