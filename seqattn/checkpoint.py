@@ -289,18 +289,20 @@ def _check_trainer_meta(t):
     schedule.number("floor", 0, 1)
 
 
-def check_target(path, key, continuing=False, force=False):
+def check_target(path, key, continuing=False, force=False, choose=None):
     """Refuse, before any work, a checkpoint path (option ``key``) that cannot be written, or that
     holds what is not a seqattn checkpoint, or (unless ``continuing``, a run resumed from
-    ``path``, or ``force``) a trained one."""
-    check_writable(path, key)
+    ``path``, or ``force``) a trained one. ``choose``: the option to choose another of
+    (``<key>`` by default)."""
+    choose = choose or f"<{key}>"
+    check_writable(path, key, choose=choose)
     if not os.path.lexists(path):
         return
     if not is_checkpoint(path):
-        raise OptionError(f"<{key}> {path!r} exists and is not a seqattn checkpoint; refusing to overwrite it: choose another <{key}>")
+        raise OptionError(f"<{key}> {path!r} exists and is not a seqattn checkpoint; refusing to overwrite it: choose another {choose}")
     if not continuing and not force:
         raise OptionError(f"<{key}> {path!r} already holds a checkpoint: continue it with <resume> {path}, "
-                          f"overwrite it with <force>, or choose another <{key}>")
+                          f"overwrite it with <force>, or choose another {choose}")
 
 
 # ----------------------------------------------------------------------------- writing

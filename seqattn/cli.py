@@ -101,10 +101,12 @@ def _parser():
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run: its options, "
                    "vocabulary and data (--task or --data, --valid, --test, --examples) are taken unless given")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --save with a new run")
-    t.add_argument("--plot", metavar="PATH", help="save the accuracy curve as PNG (and attention maps for attention models)")
-    t.add_argument("--log", metavar="PATH.csv", help="the per-epoch metrics as CSV, with the options as PATH.options.json "
-                   "and TensorBoard event files in PATH-tensorboard/ when tensorboardX is installed ('none': no log; "
-                   "default: beside --save, as NAME-MODEL.csv)")
+    t.add_argument("--plot", metavar="PATH.png", help="save the accuracy curve as this PNG (and the attention maps of "
+                   "attention models as PATH-attention.png); a name not ending in .png is refused")
+    t.add_argument("--log", metavar="PATH.csv", help="the per-epoch metrics as CSV (a name ending in .csv), with the "
+                   "options as PATH.options.json and TensorBoard event files in PATH-tensorboard/ when tensorboardX is "
+                   "installed ('none': no log; default: beside --save and named after it, so runs/NAME-MODEL.csv beside "
+                   "the default --save). Files there that are not a seqattn log are never replaced")
     t.add_argument("--quiet", action="store_true", help="no progress bar (default: a bar when tqdm is installed)")
     t.add_argument("--json", action="store_true", help="print the history as JSON at the end; log lines go to "
                    "standard error (default off)")
@@ -133,7 +135,7 @@ def _parser():
 
     a = sub.add_parser("attention", help="draw what the model attends to while it answers, one row per text")
     a.add_argument("--model", **checkpoint)
-    a.add_argument("--out", required=True, metavar="FILE.png", help="the PNG to write")
+    a.add_argument("--out", required=True, metavar="FILE.png", help="the PNG to write (a name ending in .png)")
     a.add_argument("--backend", **backend)
     a.add_argument("--threads", **threads)
     a.add_argument("text", nargs="+", help="one or more questions or sentences")
@@ -291,11 +293,11 @@ def cmd_predict(args):
 
 
 def cmd_attention(args):
-    from .paths import check_distinct, check_writable, png
+    from .paths import check_distinct, check_writable
     from .plots import attention_figure
 
     runs.one_process(args)
-    out = png(args.out)
+    out = args.out
     check_writable(out, "out", picture=True)
     check_distinct([("out", out)], [("model", args.model)])
     runs.check_plots()

@@ -26,11 +26,6 @@ except ImportError:  # pragma: no cover
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def png(path):
-    """A picture's path with the .png that matplotlib would otherwise add silently."""
-    return path if os.path.splitext(path)[1] else path + ".png"
-
-
 def kind_of(mode):
     """What a file that is not a regular file is, in words."""
     for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
@@ -87,15 +82,20 @@ def _name_max(folder):
         return 255
 
 
-def check_writable(path, key, picture=False):
+def check_writable(path, key, picture=False, ending=None, choose=None):
     """Refuse, before any work, an output path (option ``key``) that cannot be written: a
     directory, a symbolic link (writing would replace or follow it), a FIFO or a device, a path
     under a file, a name longer than the file system allows, a folder without permission. A
-    ``picture`` must be a .png, and an existing file there must be a PNG picture."""
+    ``picture`` must end in .png (nothing is added to a name), and an existing file there must be a
+    PNG picture; another output must end in ``ending`` where one is given. ``choose``: the option
+    to choose another of (``<key>`` by default; a file named after another option's names that)."""
     path = os.fspath(path)
     full = os.path.abspath(path)
-    if picture and os.path.splitext(path)[1].lower() != ".png":
-        raise OptionError(f"<{key}> {path!r} must end in .png: seqattn draws its pictures as PNG")
+    choose = choose or f"<{key}>"
+    ending = ending or (".png" if picture else None)
+    if ending and os.path.splitext(path)[1].lower() != ending:  # never a name changed behind the user's back
+        raise OptionError(f"<{key}> {path!r} must end in {ending}, such as {os.path.splitext(path)[0] + ending!r}"
+                          + (": seqattn draws its pictures as PNG" if picture else ""))
     try:
         st = os.lstat(full)
     except OSError:
@@ -103,13 +103,49 @@ def check_writable(path, key, picture=False):
     if st is not None:
         if stat.S_ISLNK(st.st_mode):
             raise OptionError(f"<{key}> {path!r} is a symbolic link (to {os.readlink(full)!r}); refusing to write through "
-                              f"it: remove the link, or choose another <{key}>")
+                              f"it: remove the link, or choose another {choose}")
         if stat.S_ISDIR(st.st_mode):
             raise OptionError(f"<{key}> {path!r} is a directory; give a file name")
         if not stat.S_ISREG(st.st_mode):
-            raise OptionError(f"<{key}> {path!r} is not a regular file: it is {kind_of(st.st_mode)}; choose another <{key}>")
+            raise OptionError(f"<{key}> {path!r} is not a regular file: it is {kind_of(st.st_mode)}; choose another {choose}")
         if picture and not _starts_with(full, PNG_MAGIC):
-            raise OptionError(f"<{key}> {path!r} exists and is not a PNG picture; refusing to overwrite it: choose another <{key}>")
+            raise OptionError(f"<{key}> {path!r} exists and is not a PNG picture; refusing to overwrite it: choose another {choose}")
+    _check_parent(path, key, st)
+
+
+def check_folder(path, key, holds, what, choose=None):
+    """Refuse, before any work, a folder that a run writes files into (option ``key``): a
+    symbolic link, a file or a special file where the folder goes, a folder that holds anything
+    but what ``holds(name)`` accepts (``what``, in words: files seqattn would write there), a
+    folder that cannot be made or written."""
+    path = os.fspath(path)
+    full = os.path.abspath(path)
+    choose = choose or f"<{key}>"
+    try:
+        st = os.lstat(full)
+    except OSError:
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            raise OptionError(f"<{key}> {path!r} is a symbolic link (to {os.readlink(full)!r}); refusing to write through "
+                              f"it: remove the link, or choose another {choose}")
+        if not stat.S_ISDIR(st.st_mode):
+            raise OptionError(f"<{key}> {path!r} is {kind_of(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'a file'}, "
+                              f"where the folder of {what} goes; choose another {choose}")
+        try:
+            foreign = sorted(name for name in os.listdir(full) if not holds(name))
+        except OSError as exc:
+            raise OptionError(f"<{key}> {path!r} cannot be read: {exc.strerror}") from None
+        if foreign:
+            raise OptionError(f"<{key}> {path!r} holds {foreign[0]!r}, which is not one of {what}; refusing to write into "
+                              f"a folder of other files: choose another {choose}")
+    _check_parent(path, key, st)
+
+
+def _check_parent(path, key, st):
+    """The folder of ``path`` (an output with ``os.lstat`` result ``st``, None when missing) can
+    be made and written, and every name to be made is one the file system allows."""
+    full = os.path.abspath(path)
     missing, parent = [os.path.basename(full)], os.path.dirname(full)
     while not os.path.lexists(parent):
         missing.append(os.path.basename(parent))
@@ -151,24 +187,25 @@ def same_file(a, b):
 
 
 def check_distinct(outputs, inputs=()):
-    """``outputs`` and ``inputs``: (option, path) pairs. Refuse two outputs that are one file, an
-    output that is an input, and an output that is where the standard output already goes."""
-    outputs = [(k, os.fspath(p)) for k, p in outputs if p is not None]
-    for i, (key, path) in enumerate(outputs):
-        for other, there in outputs[:i]:
+    """``outputs``: (option, path) or (option, path, the option to choose another of) triples;
+    ``inputs``: (option, path) pairs. Refuse two outputs that are one file, an output that is an
+    input, and an output that is where the standard output already goes."""
+    outputs = [(o[0], os.fspath(o[1]), o[2] if len(o) > 2 else f"<{o[0]}>") for o in outputs if o[1] is not None]
+    for i, (key, path, choose) in enumerate(outputs):
+        for other, there, _ in outputs[:i]:
             if same_file(path, there):
                 raise OptionError(f"<{key}> {path!r} and <{other}> {there!r} are one file; give each output a name of its own")
         for other, there in inputs:
             if same_file(path, there):
-                raise OptionError(f"<{key}> {path!r} is the <{other}> file; refusing to overwrite an input: choose another <{key}>")
+                raise OptionError(f"<{key}> {path!r} is the <{other}> file; refusing to overwrite an input: choose another {choose}")
     try:
         out = os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # no file behind the standard output (a test's capture)
         return
     if stat.S_ISREG(out.st_mode):
-        for key, path in outputs:
+        for key, path, choose in outputs:
             if identity(path) == (out.st_dev, out.st_ino):
-                raise OptionError(f"<{key}> {path!r} is where the standard output goes; choose another <{key}>")
+                raise OptionError(f"<{key}> {path!r} is where the standard output goes; choose another {choose}")
 
 
 # ----------------------------------------------------------------------------- writing
@@ -263,8 +300,9 @@ class Lock:
     which the system releases however the process ends. Another process that asks for it is
     refused with an OptionError naming the owner."""
 
-    def __init__(self, path, key):
+    def __init__(self, path, key, choose=None):
         self.path, self.key, self.fd = os.fspath(path), key, None
+        self.choose = choose or f"<{key}>"
         folder, name = _beside(self.path, ".", ".lock")
         self.lock_path = os.path.join(folder, name)
 
@@ -282,7 +320,7 @@ class Lock:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     raise
                 raise OptionError(f"<{self.key}> {self.path!r} is being written by another run (process {owner}); "
-                                  f"wait for it to end, or choose another <{self.key}>") from None
+                                  f"wait for it to end, or choose another {self.choose}") from None
             try:  # the previous owner may have removed the file between our open and our lock
                 if os.path.samestat(os.fstat(fd), os.stat(self.lock_path)):
                     break

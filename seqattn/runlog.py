@@ -2,7 +2,12 @@
 CSV (always; one row an epoch, as Keras's CSVLogger writes them, rewritten whole after each epoch
 so that a resumed run's file holds every epoch), the run's options as JSON, and TensorBoard event
 files when tensorboardX (the ``[tensorboard]`` extra) or torch's SummaryWriter is installed, as
-JoeyNMT writes them: a scalar per metric per epoch, and the options as text."""
+JoeyNMT writes them: a scalar per metric per epoch, and the options as text.
+
+Nothing is written before the first epoch ends, and a log's files are checked before any work as
+the checkpoint is (``check_log``): a file seqattn did not write is never replaced (its CSV starts
+``epoch,loss``, its JSON names seqattn and its options, its folder holds event files only), nor
+another run's log unless the run is continued or replaced on purpose."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ import csv
 import io
 import json
 import os
+import re
 
-from .paths import atomic_write
+from .errors import OptionError
+from .paths import atomic_write, check_folder, check_writable, open_regular
 
 # The history's columns in the order a reader looks for them; any others follow.
 FIRST_COLUMNS = ("epoch", "loss", "accuracy", "bleu", "chrf", "lr", "seconds", "examples_per_second", "tokens_per_second")
@@ -20,6 +27,65 @@ FIRST_COLUMNS = ("epoch", "loss", "accuracy", "bleu", "chrf", "lr", "seconds", "
 def log_paths(stem):
     """The files of a run's log for ``stem`` (the checkpoint's path without .npz)."""
     return {"csv": f"{stem}.csv", "options": f"{stem}.options.json", "tensorboard": f"{stem}-tensorboard"}
+
+
+_EVENTS = re.compile(r"events\.out\.tfevents\..+")  # the files TensorBoard writers make
+_MAX_OPTIONS = 1 << 20  # a log's options file is far smaller
+
+
+def _head(path, size):
+    """The first ``size`` bytes of the regular file ``path`` (b"" if it cannot be read)."""
+    try:
+        with open_regular(path, OSError) as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def is_log_file(path, kind):
+    """Whether the existing file ``path`` is a ``kind`` ("csv" or "options") file of a seqattn log:
+    the CSV's header starts with ``epoch,loss``; the options are a JSON object that names the
+    seqattn that wrote it and its options."""
+    if kind == "csv":
+        return _head(path, 64).startswith(b"epoch,loss")
+    try:
+        data = json.loads(_head(path, _MAX_OPTIONS + 1)[: _MAX_OPTIONS + 1].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("seqattn"), str) and isinstance(data.get("options"), dict)
+
+
+def logged_checkpoint(stem):
+    """The checkpoint that the log at ``stem`` records (its options' ``checkpoint``), or None."""
+    path = log_paths(stem)["options"]
+    if not os.path.isfile(path) or not is_log_file(path, "options"):
+        return None
+    checkpoint = json.loads(_head(path, _MAX_OPTIONS).decode("utf-8")).get("checkpoint")
+    return checkpoint if isinstance(checkpoint, str) else None
+
+
+def check_log(stem, key="log", continuing=False, force=False, tensorboard=None, choose=None):
+    """Refuse, before any work, a log at ``stem`` (option ``key``) that cannot be written, or
+    whose files are there and not a seqattn log's (never replaced), or (unless ``continuing``, the
+    run that wrote it resumed, or ``force``) another run's log. ``tensorboard``: whether its event
+    folder will be written (by default, when a SummaryWriter is installed): a folder that holds
+    only event files, never a file or a link."""
+    paths = log_paths(stem)
+    choose = choose or f"<{key}>"
+    for kind, what in (("csv", "metrics log"), ("options", "metrics log's options")):
+        path = paths[kind]
+        check_writable(path, key, choose=choose)
+        if not os.path.lexists(path):
+            continue
+        if not is_log_file(path, kind):
+            raise OptionError(f"<{key}> {path!r} exists and is not a seqattn {what}; refusing to overwrite it: "
+                              f"choose another {choose}, or <log> none")
+        if not continuing and not force:
+            raise OptionError(f"<{key}> {path!r} already holds the {what} of another run: continue that run with <resume>, "
+                              f"replace it with <force>, or choose another {choose}")
+    if tensorboard if tensorboard is not None else summary_writer() is not None:
+        check_folder(paths["tensorboard"], key, lambda name: _EVENTS.fullmatch(name) is not None,
+                     "TensorBoard's event files", choose)
 
 
 def summary_writer():
@@ -47,19 +113,30 @@ def history_csv(history):
 
 class RunLog:
     """``RunLog(stem, options)``: a Trainer callback (``trainer.callbacks.append(log)``) that
-    writes the log's files after every epoch. ``options``: JSON-able, the run's options."""
+    writes the log's files after every epoch, the first time its options too (nothing before).
+    ``options``: JSON-able, the run's options. Its files are checked when it is made
+    (``check_log``): a seqattn log there is replaced, anything else refused."""
 
     def __init__(self, stem, options, tensorboard=True):
         self.paths = log_paths(stem)
-        write_text_atomic(self.paths["options"], json.dumps(options, indent=2, sort_keys=True) + "\n")
-        Writer = summary_writer() if tensorboard else None
-        self.writer = Writer(self.paths["tensorboard"]) if Writer is not None else None
+        self.options = options
+        self.Writer = summary_writer() if tensorboard else None
+        check_log(stem, "stem", continuing=True, tensorboard=self.Writer is not None)
+        self.writer = None
+        self.started = False
+
+    def _start(self):
+        write_text_atomic(self.paths["options"], json.dumps(self.options, indent=2, sort_keys=True) + "\n")
+        self.writer = self.Writer(self.paths["tensorboard"]) if self.Writer is not None else None
         if self.writer is not None:
-            table = "\n".join(f"| {k} | {v} |" for k, v in sorted(_flat(options).items()))
+            table = "\n".join(f"| {k} | {v} |" for k, v in sorted(_flat(self.options).items()))
             self.writer.add_text("options", "| option | value |\n|---|---|\n" + table, 0)
             self.writer.flush()
+        self.started = True
 
     def __call__(self, trainer, record):
+        if not self.started:
+            self._start()
         write_text_atomic(self.paths["csv"], history_csv(trainer.history))
         if self.writer is not None:
             for key, value in record.items():
@@ -74,7 +151,7 @@ class RunLog:
 
     def written(self):
         """The paths written, for the run's last message."""
-        return [p for p in self.paths.values() if os.path.exists(p)]
+        return [p for p in self.paths.values() if os.path.exists(p)] if self.started else []
 
 
 def write_text_atomic(path, text):

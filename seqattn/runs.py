@@ -94,22 +94,23 @@ def data_of(args, resumed):
 
 
 def outputs(args, opts, name):
-    """Every file the run writes (checkpoint, -best, plots, the metrics log), checked before the
-    first epoch: each writable, none of them one file with another or with an input; the
-    checkpoints owned by this run until it ends -> (save, best, plot, attention picture, log stem)."""
+    """Every file the run writes (checkpoint, -best, plots, the metrics log's CSV, options and
+    TensorBoard folder), checked before the first epoch, each as the checkpoint is: writable, not
+    a link or a special file, never a file that seqattn did not write, and none of them one file
+    with another or with an input; the checkpoints owned by this run until it ends -> (save,
+    best, plot, attention picture, log stem)."""
     from .checkpoint import check_target
-    from .paths import Lock, check_distinct, check_writable, png, same_file
+    from .paths import Lock, check_distinct, check_writable, same_file
     from .runlog import log_paths
 
     save = args.save or os.path.join("runs", f"{name}-{opts.model}.npz")
     check_target(save, "save", continuing=same_file(args.resume, save), force=args.force)
     best = None
-    if args.keep_best:
+    if args.keep_best:  # named after --save: another --save is the way to another name
         stem, ext = os.path.splitext(save)
         best = f"{stem}-best{ext or '.npz'}"
-        check_target(best, "keep_best", continuing=args.resume is not None, force=args.force)
-    plot = png(args.plot) if args.plot else None
-    attention = None
+        check_target(best, "keep_best", continuing=args.resume is not None, force=args.force, choose="<save>")
+    plot, attention = args.plot, None
     if plot:
         check_writable(plot, "plot", picture=True)
         if opts.model_class.has_attention:
@@ -118,12 +119,12 @@ def outputs(args, opts, name):
             check_writable(attention, "plot", picture=True)
         check_plots()
     log = log_stem(args, save)
-    logs = [("log", path) for path in (log_paths(log)[k] for k in ("csv", "options"))] if log else []
-    check_distinct([("save", save), ("keep_best", best), ("plot", plot), ("plot", attention), *logs],
+    logs = [("log", path) for path in log_paths(log).values()] if log else []
+    check_distinct([("save", save), ("keep_best", best, "<save>"), ("plot", plot), ("plot", attention), *logs],
                    [(k, getattr(args, k)) for k in ("data", "valid", "test") if getattr(args, k)])
-    for path in (save, best):
+    for path, key, choose in ((save, "save", None), (best, "keep_best", "<save>")):
         if path:
-            args._hold.enter_context(Lock(path, "save"))
+            args._hold.enter_context(Lock(path, key, choose))
     return save, best, plot, attention, log
 
 
@@ -236,16 +237,20 @@ def choose_threads(value, comm, say):
 
 
 def log_stem(args, save):
-    """Where the run's metrics log goes (--log; beside the checkpoint by default), its files
-    checked before any work -> its path without .csv, or None for --log none."""
-    from .paths import check_writable
-    from .runlog import log_paths
+    """Where the run's metrics log goes (--log PATH.csv; beside the checkpoint, named after it, by
+    default), its files checked before any work as the checkpoint is (``runlog.check_log``: never
+    a file seqattn did not write, nor another run's log unless this run continues it or --force)
+    -> its path without .csv, or None for --log none."""
+    from .paths import check_writable, same_file
+    from .runlog import check_log, logged_checkpoint
 
     if args.log == "none":
         return None
+    if args.log is not None:
+        check_writable(args.log, "log", ending=".csv")
     stem = os.path.splitext(args.log or save)[0]
-    for key in ("csv", "options"):
-        check_writable(log_paths(stem)[key], "log")
+    continuing = args.resume is not None and (same_file(args.resume, save) or same_file(args.resume, logged_checkpoint(stem)))
+    check_log(stem, "log", continuing=continuing, force=args.force)
     return stem
 
 

@@ -421,7 +421,7 @@ def test_the_metrics_log_and_the_splits_are_outputs_too(capsys, made, tmp_path):
     `seqattn splits` checks its files before writing any, and writes each whole."""
     pairs, ckpt = made
     err, out = _error(capsys, ["train", "--data", str(pairs), *TINY[:-2], "--save", str(tmp_path / "m.csv"),
-                               "--log", str(tmp_path / "m")])
+                               "--log", str(tmp_path / "m.csv")])
     assert "--log" in err and "m.csv" in err and "are one file" in err and "epoch" not in out
     link = tmp_path / "out" / "train.tsv"
     link.parent.mkdir()

@@ -167,8 +167,11 @@ def test_predict_eval_and_attention_inputs(capsys, pairs, tmp_path):
     assert "longer than any the model was trained on" in capsys.readouterr().err
     a_file = tmp_path / "f"
     a_file.write_text("")
-    assert "is a file, not a directory" in _error(capsys, ["attention", "--model", str(ckpt), "abc", "--out", str(a_file / "x")])[0]
-    assert main(["attention", "--model", str(ckpt), "abc", "--out", str(tmp_path / "att")]) == 0
+    assert "is a file, not a directory" in _error(capsys, ["attention", "--model", str(ckpt), "abc", "--out", str(a_file / "x.png")])[0]
+    # a name is never changed behind the user's back: one without .png is refused, naming the fix
+    err = _error(capsys, ["attention", "--model", str(ckpt), "abc", "--out", str(tmp_path / "att")])[0]
+    assert f"must end in .png, such as {str(tmp_path / 'att.png')!r}" in err and not list(tmp_path.glob("att*"))
+    assert main(["attention", "--model", str(ckpt), "abc", "--out", str(tmp_path / "att.png")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "att.png") and (tmp_path / "att.png").exists()
 
 
