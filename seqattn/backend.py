@@ -4,8 +4,9 @@ This is the only module of seqattn that imports cupy. Everything else asks it fo
 module ``xp`` at use time, either of given arrays (``get_xp(x, W)``) or of the current backend
 (``get_xp()``).
 
-The backend is chosen by ``SEQATTN_BACKEND`` (``numpy``, ``cupy`` or ``auto``; default ``auto``)
-when seqattn is first imported, and can be changed at run time with ``set_backend`` or, for a
+The backend is chosen by ``SEQATTN_BACKEND`` (``numpy``, ``cupy`` or ``auto``; ``auto`` when it
+is unset or empty) when this module is first imported (by the first part of seqattn that uses
+arrays), and can be changed at run time with ``set_backend`` or, for a
 block of code, ``with use_backend("numpy"):``.
 """
 
@@ -229,6 +230,6 @@ def device_info() -> dict:
 # The environment decides the first backend. A bad value does not stop the import (so that
 # `seqattn --help` and `set_backend` still work); the first use of the current backend raises it.
 try:
-    set_backend(os.environ.get("SEQATTN_BACKEND", "auto"))
+    set_backend(os.environ.get("SEQATTN_BACKEND", "").strip() or "auto")  # set but empty: as if unset
 except (ValueError, BackendError) as exc:
     _env_error = exc

@@ -8,21 +8,45 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 
 from . import __version__, runs
 from .data.source import SPLITS
 from .data.tasks import EXAMPLES, TASKS
 from .data.tokens import SUBWORD_TYPES, TOKENS
-from .errors import OptionError, UsageError
+from .errors import QUOTE_LIMIT, OptionError, UsageError, quoted
 from .flags import FLAGS, MODEL_FLAGS
 from .models import MODELS
 from .optim import OPTIMIZERS, SCHEDULES
 from .options import TRAINING, check_count, data_default, describe_default, model_option_takers
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line that names the command (``seqattn train:
+    error: ...; see seqattn train --help``), exit status 2, quoting at most QUOTE_LIMIT characters
+    of a value; the commands' parsers are of this class too."""
+
+    _QUOTED = re.compile(f"'([^']{{{QUOTE_LIMIT + 1},}})'")
+
+    def error(self, message):
+        message = self._QUOTED.sub(lambda m: quoted(m.group(1)), " ".join(str(message).split()))
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def parse(argv=None):
+    """The command line -> its arguments; an argument no command takes is the error of the
+    command it was given to."""
+    p = _parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        given = " ".join(extra)
+        p.commands[args.command].error(f"unrecognized arguments: {given if len(given) <= QUOTE_LIMIT else quoted(given)}")
+    return args
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="seqattn", description="Seq2seq models with attention, on numpy or cupy.")
+    p = _Parser(prog="seqattn", description="Seq2seq models with attention, on numpy or cupy.")
     p.add_argument("--version", action="version", version=f"seqattn {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     backend = dict(choices=["numpy", "cupy", "auto"], help="array backend (default: SEQATTN_BACKEND, else auto: cupy "
@@ -150,6 +174,7 @@ def _parser():
     w.add_argument("--out", required=True, metavar="DIR", help="the folder to write train, held-out and test files into "
                    "(.txt for the book's format, .tsv for pairs)")
     w.add_argument("--force", action="store_true", help="overwrite split files already there (default off)")
+    p.commands = sub.choices
     return p
 
 
@@ -312,7 +337,7 @@ def cmd_attention(args):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    args = parse(argv)
     from .backend import BackendError
     from .checkpoint import CheckpointError
     from .data import DataError, VocabularyError

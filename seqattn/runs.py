@@ -201,8 +201,12 @@ def prepare(args, say):
         valid = train
         test_note = " (too few pairs for a test split: testing on the training pairs)"
     text_scores = codec.format == "tsv" and have_text_scores(say)
-    return Run(opts, name, save, best, plot, attention, codec, train, valid, data.test, test_note, text_scores,
-                describe(args.task, args.data, examples, valid=args.valid, test=args.test), log)
+    record = describe(args.task, args.data, examples, valid=args.valid, test=args.test)
+    for key, what in (("valid", "every epoch is scored on"), ("test", "the run is tested on")):
+        if "file" in record and record.get(key, {}).get("sha256") == record["file"]["sha256"]:
+            say(f"warning: --{key} {getattr(args, key)} holds the very pairs of --data {args.data}, so {what} training pairs, "
+                "which inflates every score; give pairs held out from training")
+    return Run(opts, name, save, best, plot, attention, codec, train, valid, data.test, test_note, text_scores, record, log)
 
 
 def join(args, say):

@@ -117,3 +117,92 @@ def test_transformer_through_the_command(tmp_path, capsys):
     assert "is an option of --model transformer" in _error(capsys, ["train", "--data", str(pairs), "--heads", "2"])
     assert "--wordvec is not an option of --model transformer" in _error(
         capsys, ["train", "--data", str(pairs), "--model", "transformer", "--wordvec", "8"])
+
+
+def test_a_usage_error_is_one_line_naming_the_command(capsys):
+    for argv, words in ((["train", "--bogus"], "seqattn train: error: unrecognized arguments: --bogus; see seqattn train --help"),
+                        (["eval"], "seqattn eval: error: the following arguments are required: --model; see seqattn eval --help"),
+                        (["train", "--epochs", "x" * 10**5], "seqattn train: error: argument --epochs: invalid int value: 'xxx"),
+                        ([], "seqattn: error: the following arguments are required: command; see seqattn --help")):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and len(err.splitlines()) == 1 and err.startswith(words) and len(err) < 400, err
+
+
+INTERRUPTED_IMPORT = r"""
+import sys
+
+class Interrupt:  # Ctrl-C while the command's modules are imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "seqattn.cli":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["seqattn", "predict", "--model", "m.npz", "abc"]
+from seqattn.__main__ import main
+sys.exit(main())
+"""
+
+AFTER_THE_LAST_LINE = r"""
+import os, signal, sys, time
+sys.argv = ["seqattn", "eval", "--model", "none.npz"]
+from seqattn.__main__ import main
+status = main()
+os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the last line: the status stands
+time.sleep(0.2)
+sys.exit(status)
+"""
+
+
+def test_ctrl_c_at_any_moment_is_one_line_and_after_the_last_line_changes_nothing(tmp_path):
+    r = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (130, "seqattn predict: interrupted\n")
+    r = subprocess.run([sys.executable, "-c", AFTER_THE_LAST_LINE], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "does not exist" in r.stderr, r.stderr
+
+
+def test_seqattn_imports_nothing_heavy_before_the_command_can_answer_ctrl_c():
+    r = subprocess.run([sys.executable, "-c", "import sys, seqattn, seqattn.__main__; print('numpy' in sys.modules)"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r.stderr
+
+
+def test_an_empty_backend_variable_is_as_if_unset():
+    import os
+
+    r = subprocess.run([sys.executable, "-c", "from seqattn import backend; print(backend.get_backend())"],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, SEQATTN_BACKEND=""))
+    assert r.returncode == 0 and r.stdout.strip() in ("numpy", "cupy"), r.stderr
+
+
+def test_messages_that_were_not_true(trained, capsys, tmp_path):
+    d, pairs, ckpt = trained
+    # --keep-best takes no value: another name for its file is another --save
+    best = tmp_path / "m-best.npz"
+    best.write_text("mine\n")
+    assert main(["train", "--data", str(pairs), "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz"), "--keep-best"]) == 2
+    err = capsys.readouterr().err
+    assert "--keep-best" in err and err.strip().endswith("choose another --save") and "choose another --keep-best" not in err
+    # the log follows --save, as the help says
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "beside --save and named after it" in " ".join(capsys.readouterr().out.split())
+    # the same pairs to train and to score on are warned of, as eval warns of them
+    assert main(["train", "--data", str(pairs), "--valid", str(pairs), "--epochs", "1", "--hidden", "8", "--quiet",
+                 "--save", str(tmp_path / "v.npz"), "--log", "none"]) == 0
+    assert f"warning: --valid {pairs} holds the very pairs of --data {pairs}" in capsys.readouterr().out
+    # a resumed run of a task keeps its examples
+    add = tmp_path / "add.npz"
+    assert main(["train", "--task", "addition", "--examples", "300", "--epochs", "1", "--hidden", "8", "--quiet",
+                 "--save", str(add), "--log", "none"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(add), "--examples", "400", "--epochs", "2", "--quiet", "--log", "none"]) == 2
+    assert "--examples 400 differs from the checkpoint's 300" in capsys.readouterr().err
+
+
+def test_this_version_writes_what_its_readme_says_of_0_3_0():
+    import seqattn
+    from seqattn.checkpoint import FORMAT
+
+    assert seqattn.__version__ == "0.4.0" and FORMAT == 2  # 0.3.0's format, read as it was (tests/test_compat.py)

@@ -26,7 +26,7 @@ def test_the_distribution_has_a_name_of_its_own_and_its_metadata():
     assert project["name"] == DISTRIBUTION and project["name"] != "seqattn"  # "seqattn" on the index is another project
     assert project["license"] == "MIT" and "MIT License" in _read("LICENSE")
     assert project["urls"] and project["classifiers"] and len(project["description"]) > 40
-    assert project["scripts"] == {"seqattn": "seqattn.cli:main"}
+    assert project["scripts"] == {"seqattn": "seqattn.__main__:main"}
 
 
 def test_the_install_hints_name_what_each_extra_brings():

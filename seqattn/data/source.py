@@ -156,7 +156,11 @@ def resumed_data(meta, task=None, data=None, examples=None, valid=None, test=Non
     if not meta:
         raise DataError(f"{where} does not record its data (it was written by an earlier version); give --task or --data")
     if "task" in meta:
-        chosen.update(task=meta["task"], examples=examples if examples is not None else meta["examples"])
+        if examples is not None and examples != meta["examples"]:
+            raise OptionError(f"<examples> {examples:,} differs from the checkpoint's {meta['examples']:,}: a resumed run "
+                              "trains on its own examples (with another count, its held-out split would hold other pairs, "
+                              "some of them trained on); leave <examples> out, or give <task> for other data")
+        chosen.update(task=meta["task"], examples=meta["examples"])
         taken = ["task"] + (["examples"] if examples is None else [])
     else:
         _lines_of(meta["file"], "the data file", where)  # there, and the same
