@@ -85,3 +85,32 @@ def test_the_readme_starts_with_the_two_commands():
     assert len(commands) == 2
     assert "pip install '.[all]'" in commands[0] and "seqattn train --task" in commands[0]
     assert "pip install '.[test]'" in commands[1] and "pytest" in commands[1]
+
+
+def test_the_readmes_trainings_run_as_written_one_after_another():
+    """Followed top to bottom, no `seqattn train` of the README is refused for a checkpoint that an
+    earlier one wrote (a new run needs a --save of its own), and a resume's comment says how many
+    epochs it adds to the run it continues."""
+    import shlex
+
+    from seqattn.options import recipe
+
+    written = {}  # checkpoint -> the epoch its run ends at
+    for block in re.findall(r"```bash\n(.*?)```", _read("README.md"), re.S):
+        for line in block.splitlines():
+            found = re.search(r"seqattn train (.*?)(?:#(.*))?$", line)
+            if not found or "..." in line:
+                continue
+            words = shlex.split(found.group(1))
+            flags = {w: words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("--") else True
+                     for i, w in enumerate(words) if w.startswith("--")}
+            if "--resume" in flags:
+                start = written[flags["--resume"]]
+                more = {"one": 1, "two": 2, "three": 3}[re.search(r"(\w+) more epochs?", found.group(2)).group(1)]
+                assert int(flags["--epochs"]) - start == more, line
+                continue
+            name = flags.get("--task") or os.path.splitext(os.path.basename(flags["--data"]))[0]
+            model = flags.get("--model", "attention")
+            save = flags.get("--save", f"runs/{name}-{model}.npz")
+            assert save not in written or "--force" in flags, f"{line}: {save} was written by an earlier command"
+            written[save] = int(flags.get("--epochs", recipe(model, flags.get("--task")).epochs))
