@@ -278,14 +278,14 @@ def _check_trainer_meta(t):
             if key != "epoch":
                 r.number(key, least=0, most=_RECORD.get(key)) if key in _RECORD else r.number(key)
     t.int("batch_size", 1)
-    t.number("max_grad", least=0, null=True)
-    t.int("seed", 0)
+    t.number("max_grad", least=0, null=True, present=True)
+    t.int("seed", 0, 2**63)
     t.number("base_lr", least=0)
     t.number("label_smoothing", least=0, below=1)
     schedule = t.obj("schedule")
     schedule.str("name", choices=SCHEDULES)
     schedule.int("warmup", 0, 2**53)
-    schedule.int("total", 1, 2**53, null=True)
+    schedule.int("total", 1, 2**53, null=True, present=True)
     schedule.number("floor", 0, 1)
 
 

@@ -5,6 +5,7 @@ its caller spells it."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -76,7 +77,11 @@ def fraction(key, value):
 
 def finite(key, value, least=0):
     """A finite number (not a bool) of at least ``least`` (a learning rate, a clipping norm)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < least:
+    try:
+        number = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
+    except OverflowError:  # an int beyond any float
+        number = False
+    if not number or value < least:
         raise OptionError(f"<{key}> must be a finite number of at least {least}, got "
                           f"{quoted(value) if isinstance(value, str) else value}")
 

@@ -15,7 +15,8 @@ class Fields:
     """``Fields(data, source, where="")``: the JSON object ``data`` of the checkpoint ``source``,
     found at ``where`` (``"codec.vocab"``). Each getter returns the field's value once it is
     checked; ``null=True`` lets it be null (None) or absent, ``absent=True`` only absent (a field
-    that the format leaves out, but never writes as null)."""
+    that the format leaves out, but never writes as null), and ``present=True`` with ``null``
+    only null (a field always written, sometimes as null)."""
 
     def __init__(self, data, source, where=""):
         self.source, self.where = source, where
@@ -34,9 +35,9 @@ class Fields:
     def has(self, key):
         return self.data.get(key) is not None
 
-    def _get(self, key, null, absent=False):
+    def _get(self, key, null, absent=False, present=False):
         if key not in self.data:
-            if null or absent:
+            if (null or absent) and not present:
                 return None
             raise self.error(key, "is missing")
         value = self.data[key]
@@ -44,8 +45,8 @@ class Fields:
             raise self.error(key, "is null")
         return value
 
-    def int(self, key, least=0, most=None, null=False, absent=False):
-        value = self._get(key, null, absent)
+    def int(self, key, least=0, most=None, null=False, absent=False, present=False):
+        value = self._get(key, null, absent, present)
         if value is None:
             return None
         if not is_int(value):
@@ -55,9 +56,9 @@ class Fields:
             raise self.error(key, f"must be {span}, got {value:,}")
         return int(value)
 
-    def number(self, key, least=None, most=None, below=None, null=False, absent=False, above=None):
+    def number(self, key, least=None, most=None, below=None, null=False, absent=False, above=None, present=False):
         """A finite number in [least, most] (or above ``above``, below ``below``)."""
-        value = self._get(key, null, absent)
+        value = self._get(key, null, absent, present)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -230,6 +230,7 @@ RESUME_TAMPERING = [
     (_set("optimizer", "name", value=["Adam"]), None, "optimizer.name must be a string"),
     (_set("trainer", "base_lr", value=None), None, "trainer.base_lr is null"),
     (_set("trainer", "seed", delete=True), None, "trainer.seed is missing"),
+    (_set("trainer", "max_grad", delete=True), None, "trainer.max_grad is missing"),  # null is no clipping; absent is not written
     (_set("trainer", "history", value=lambda h: [dict(h[0], accuracy=None)]), None, "trainer.history[0].accuracy is null"),
     (_set("trainer", "history", value=lambda h: [dict(h[0], rouge="high")]), None,
      "trainer.history[0].rouge must be a finite number, got the string 'high'"),
@@ -245,6 +246,18 @@ def test_a_tampered_training_state_is_refused_on_resume(capsys, made, tmp_path, 
     before = path.read_bytes()
     err, out = _error(capsys, ["train", "--data", str(made[0]), "--epochs", "2", "--quiet", "--resume", str(path), "--save", str(path)])
     assert words in err and "epoch   2" not in out and path.read_bytes() == before
+
+
+def test_numbers_of_any_size_are_ranged_and_positions_are_the_vocabularys(capsys, made, tmp_path):
+    path = _tampered(made, tmp_path, _set("trainer", "max_grad", value=2**70))  # finite, however large: clips nothing
+    assert main(["train", "--data", str(made[0]), "--epochs", "2", "--quiet", "--resume", str(path), "--save", str(path)]) == 0
+    capsys.readouterr()
+    task = tmp_path / "add.npz"
+    assert main(["train", "--task", "addition", "--examples", "300", *TINY, "--save", str(task)]) == 0
+    capsys.readouterr()
+    change = _set("codec", "positions", value=lambda p: ["x" * 200_000] + p[1:])
+    err, _ = _error(capsys, ["predict", "--model", str(_tampered((None, task), tmp_path, change)), "1+1"])
+    assert "codec.positions[0] must hold characters of codec.vocab, each once, got 'xxx" in err and len(err) < 400
 
 
 def test_a_field_of_any_length_is_named_in_a_short_line(capsys, made, tmp_path):

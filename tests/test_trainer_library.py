@@ -112,6 +112,7 @@ def test_the_library_checks_its_arguments_once_at_the_edge_naming_each(tmp_path)
                         (lambda: RMSprop(decay_rate=1.0), "decay_rate must be at least 0 and below 1"),
                         (lambda: Trainer(model, None), "optimizer must be one of seqattn.optim's optimizers"),
                         (lambda: Trainer(model, Adam(), max_grad=-1), "max_grad must be a finite number of at least 0"),
+                        (lambda: Trainer(model, Adam(), max_grad=10**400), "max_grad must be a finite number of at least 0"),
                         (lambda: Trainer(model, Adam(), seed=-1), "seed must be at least 0"),
                         (lambda: Trainer(model, Adam(), patience=0), "patience must be at least 1")):
         with pytest.raises(OptionError, match=words):

@@ -297,6 +297,9 @@ class Codec:
             _check_tokens(f.obj("target_vocab"), target_vocab, target_tokens or tokens)
         task = f.str("task", choices=list(TASKS), null=True)
         positions = f.list("positions", of=str, length=source_width if fmt == "qa" else 0, null=True)
+        for k, seen in enumerate(positions or ()):  # the characters of a position: each of the vocabulary's, once
+            if len(set(seen)) != len(seen) or not set(seen) <= set(vocab.tokens):
+                raise f.error(f"positions[{k}]", f"must hold characters of codec.vocab, each once, got {quoted(seen)}")
         return cls(vocab, fmt, reverse, source_width, target_width, target_vocab=target_vocab, tokens=tokens,
                    target_tokens=target_tokens, columns=columns, task=task, positions=positions or None)
 
