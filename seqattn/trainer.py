@@ -276,7 +276,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self._check(mean, epoch, n_batches)
-            self._check_diverged(mean, epoch, checkpoint)
+            self._check_diverged(mean, epoch, checkpoint, resume)
             record = {"epoch": epoch, "loss": mean, "seconds": seconds, "examples_per_second": N / seconds,
                       "tokens_per_second": float(tokens[-1]) / seconds}
             if self.scorer is not None:
@@ -376,10 +376,11 @@ class Trainer:
                 raise ValueError(f"the training {name} hold id {int(a.max() if a.max() >= V else a.min())}, "
                                  f"outside the model's vocabulary of size {V}")
 
-    def _check_diverged(self, mean, epoch, checkpoint):
+    def _check_diverged(self, mean, epoch, checkpoint, resume=None):
         """Stop before saving when the weights are no longer finite, or the loss is far above
         guessing (log V), or above guessing and far above the best epoch so far: the last good
-        checkpoint stays as it is."""
+        checkpoint stays as it is, and the message says which that is (this trainer's last save,
+        or the checkpoint it resumed from, untouched)."""
         params = flat(self.model.params)
         xp = get_xp(*params)
         finite = bool(to_numpy(xp.stack([xp.isfinite(p).all() for p in params]).all()))  # one read per epoch
@@ -389,7 +390,13 @@ class Trainer:
         if finite and not worse_than_guessing:
             return
         what = "the weights are no longer finite" if not finite else f"the loss rose to {mean:.4g}"
-        kept = f"the checkpoint of epoch {self.epoch} in {checkpoint} is kept" if checkpoint and self.history else "nothing was saved"
+        saved = self.saved.get(os.fspath(checkpoint)) if checkpoint is not None else None
+        if saved is not None:
+            kept = f"the checkpoint of epoch {saved} in {checkpoint} is kept"
+        elif resume is not None:
+            kept = f"{resume} is as it was (epoch {self.resumed_at}), and this run saved nothing"
+        else:
+            kept = "nothing was saved"
         raise self._everywhere(TrainingError(
             f"training diverged in epoch {epoch} ({what}; random guessing scores {guess:.2f}); "
             f"{kept}; lower the learning rate (--lr) or clip gradients (--max-grad)"))

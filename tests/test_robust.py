@@ -270,3 +270,30 @@ def test_a_failed_save_keeps_the_previous_checkpoint(capsys, pairs, tmp_path, mo
     assert "No space left on device" in err
     assert checkpoint.read(ckpt)[1]["trainer"]["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_a_diverged_resume_says_what_is_kept_truly(tmp_path):
+    """Resumed into a new file and diverged in its first epoch: the new file was never written,
+    and the message says the resumed checkpoint is as it was."""
+    from seqattn.data import load_pairs
+    from seqattn.models import AttentionSeq2seq
+    from seqattn.optim import Adam
+    from seqattn.trainer import Trainer, TrainingError
+
+    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in WORDS * 10], seed=0)
+
+    def trainer():
+        model = AttentionSeq2seq(len(codec.vocab), 4, 8, target_vocab_size=len(codec.target_vocab), pad_id=codec.pad_id, seed=0)
+        return Trainer(model, Adam(0.01), batch_size=16, seed=0, progress=False, log=lambda s: None, codec=codec)
+
+    from seqattn.checkpoint import read_npz, write_npz_atomic
+
+    first = tmp_path / "a.npz"
+    trainer().fit(x, t, 1, checkpoint=first)
+    arrays, meta = read_npz(first)
+    meta["trainer"]["base_lr"] = 1e4  # the weights explode within the next epoch
+    write_npz_atomic(first, arrays, meta)
+    new = tmp_path / "b.npz"
+    with pytest.raises(TrainingError, match=f"diverged in epoch 2 .*; {first} is as it was .epoch 1., and this run saved nothing;"):
+        trainer().fit(x, t, 3, checkpoint=new, resume=first)
+    assert not new.exists()
