@@ -88,22 +88,16 @@ def check_writable(path, key, picture=False, ending=None, choose=None):
     under a file, a name longer than the file system allows, a folder without permission. A
     ``picture`` must end in .png (nothing is added to a name), and an existing file there must be a
     PNG picture; another output must end in ``ending`` where one is given. ``choose``: the option
-    to choose another of (``<key>`` by default; a file named after another option's names that)."""
+    to choose another of, ``<key>`` by default (another for a file named after another option's
+    value, as the -best checkpoint is after --save)."""
     path = os.fspath(path)
-    full = os.path.abspath(path)
     choose = choose or f"<{key}>"
     ending = ending or (".png" if picture else None)
     if ending and os.path.splitext(path)[1].lower() != ending:  # never a name changed behind the user's back
         raise OptionError(f"<{key}> {path!r} must end in {ending}, such as {os.path.splitext(path)[0] + ending!r}"
                           + (": seqattn draws its pictures as PNG" if picture else ""))
-    try:
-        st = os.lstat(full)
-    except OSError:
-        st = None
+    full, st = _lstat_no_link(path, key, choose)
     if st is not None:
-        if stat.S_ISLNK(st.st_mode):
-            raise OptionError(f"<{key}> {path!r} is a symbolic link (to {os.readlink(full)!r}); refusing to write through "
-                              f"it: remove the link, or choose another {choose}")
         if stat.S_ISDIR(st.st_mode):
             raise OptionError(f"<{key}> {path!r} is a directory; give a file name")
         if not stat.S_ISREG(st.st_mode):
@@ -119,16 +113,9 @@ def check_folder(path, key, holds, what, choose=None):
     but what ``holds(name)`` accepts (``what``, in words: files seqattn would write there), a
     folder that cannot be made or written."""
     path = os.fspath(path)
-    full = os.path.abspath(path)
     choose = choose or f"<{key}>"
-    try:
-        st = os.lstat(full)
-    except OSError:
-        st = None
+    full, st = _lstat_no_link(path, key, choose)
     if st is not None:
-        if stat.S_ISLNK(st.st_mode):
-            raise OptionError(f"<{key}> {path!r} is a symbolic link (to {os.readlink(full)!r}); refusing to write through "
-                              f"it: remove the link, or choose another {choose}")
         if not stat.S_ISDIR(st.st_mode):
             raise OptionError(f"<{key}> {path!r} is {kind_of(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'a file'}, "
                               f"where the folder of {what} goes; choose another {choose}")
@@ -140,6 +127,20 @@ def check_folder(path, key, holds, what, choose=None):
             raise OptionError(f"<{key}> {path!r} holds {foreign[0]!r}, which is not one of {what}; refusing to write into "
                               f"a folder of other files: choose another {choose}")
     _check_parent(path, key, st)
+
+
+def _lstat_no_link(path, key, choose):
+    """(absolute path, ``os.lstat`` of an output, None when it is not there); a symbolic link is
+    refused, as writing would replace it or follow it elsewhere."""
+    full = os.path.abspath(path)
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return full, None
+    if stat.S_ISLNK(st.st_mode):
+        raise OptionError(f"<{key}> {path!r} is a symbolic link (to {os.readlink(full)!r}); refusing to write through "
+                          f"it: remove the link, or choose another {choose}")
+    return full, st
 
 
 def _check_parent(path, key, st):
