@@ -42,25 +42,28 @@ def _head(path, size):
         return b""
 
 
+def _logged_options(path):
+    """The options file of a seqattn log at ``path`` as a dict (a JSON object that names the seqattn
+    that wrote it and its options, at most _MAX_OPTIONS bytes), or None when it is not one."""
+    try:
+        data = json.loads(_head(path, _MAX_OPTIONS + 1).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    ours = isinstance(data, dict) and isinstance(data.get("seqattn"), str) and isinstance(data.get("options"), dict)
+    return data if ours else None
+
+
 def is_log_file(path, kind):
     """Whether the existing file ``path`` is a ``kind`` ("csv" or "options") file of a seqattn log:
-    the CSV's header starts with ``epoch,loss``; the options are a JSON object that names the
-    seqattn that wrote it and its options."""
+    the CSV's header starts with ``epoch,loss``; the options are ``_logged_options``'."""
     if kind == "csv":
         return _head(path, 64).startswith(b"epoch,loss")
-    try:
-        data = json.loads(_head(path, _MAX_OPTIONS + 1)[: _MAX_OPTIONS + 1].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("seqattn"), str) and isinstance(data.get("options"), dict)
+    return _logged_options(path) is not None
 
 
 def logged_checkpoint(stem):
     """The checkpoint that the log at ``stem`` records (its options' ``checkpoint``), or None."""
-    path = log_paths(stem)["options"]
-    if not os.path.isfile(path) or not is_log_file(path, "options"):
-        return None
-    checkpoint = json.loads(_head(path, _MAX_OPTIONS).decode("utf-8")).get("checkpoint")
+    checkpoint = (_logged_options(log_paths(stem)["options"]) or {}).get("checkpoint")
     return checkpoint if isinstance(checkpoint, str) else None
 
 
