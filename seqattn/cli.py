@@ -253,7 +253,7 @@ def cmd_eval(args):
     pairs, what = runs.pairs_to_score(args, codec, meta)
     print(f"scoring {what}", file=sys.stderr)
     text_scores = codec.format == "tsv" and runs.have_text_scores(lambda m: print(m, file=sys.stderr))
-    scores, pred = evaluate(model, pairs, codec, beam_width=args.beam, text=text_scores)
+    scores, pred = evaluate(model, pairs, codec, beam_width=args.beam, text=text_scores, alignment=True)
     acc, n = scores["accuracy"], len(pairs)
     if args.json:
         print(json.dumps({**scores, "n": n, "correct": int(round(acc * n))}))
@@ -266,7 +266,18 @@ def cmd_eval(args):
         ok = same(a, w)
         print(f"{'ok ' if ok else 'BAD'} {q.strip()!r} -> {a!r}" + ("" if ok else f" (expected {w!r})"))
     print(f"{_scores_line(scores)} ({int(round(acc * n))} of {n} exactly right)")
+    if "alignment" in scores:
+        print(_alignment_line(scores["alignment"]))
     return 0
+
+
+def _alignment_line(a):
+    f = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+    by_step = ", ".join(map(f, a["final_by_step"][:8])) + (" ..." if len(a["final_by_step"]) > 8 else "")
+    whose = f" (the mean of {a['heads']} heads of the last block)" if a.get("heads", 1) > 1 else ""
+    return (f"attention{whose}: weight on the source token read last {f(a['final_early'])} at output steps 1-3, "
+            f"{f(a['final_late'])} from step 4 (by step: {by_step}); argmax alignment monotone {f(a['monotone'])}, "
+            f"Kendall tau {f(a['kendall_tau'])}, covers {f(a['coverage'])} of the source")
 
 
 def _check_inputs(texts, codec):

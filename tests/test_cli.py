@@ -33,12 +33,17 @@ def test_eval_json(trained, capsys):
     assert main(["eval", "--model", str(ckpt), "--data", str(pairs), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 320 and out["accuracy"] > 0.9
+    # the pairs reverse their source: the first output attends to the last source token, and the
+    # argmax alignment runs backwards through the source
+    a = out["alignment"]
+    assert a["final_by_step"][0] > 0.5 and a["kendall_tau"] < -0.5 and a["monotone"] < 0.5 and a["rows"] == 320
 
 
 def test_eval_text_and_predict(trained, capsys):
     d, pairs, ckpt = trained
     assert main(["eval", "--model", str(ckpt), "--data", str(pairs), "--show", "2"]) == 0
-    assert "accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "weight on the source token read last" in out and "Kendall tau -" in out
     assert main(["predict", "--model", str(ckpt), "abc", "cab"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["abc -> cba", "cab -> bac"]
