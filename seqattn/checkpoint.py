@@ -345,7 +345,9 @@ def _take(arrays, key, shape, path, what, nonnegative=False):
 def _same_model(model, meta, path):
     """Refuse a checkpoint of another configuration than ``model``'s (its seed, init and dtype aside)."""
     mine = {k: v for k, v in model.config.items() if k not in ("seed", "init", "dtype")}
-    theirs = {k: v for k, v in meta["config"].items() if k not in ("seed", "init", "dtype")}
+    # an option added after the checkpoint was written has its default there (the model it was)
+    theirs = {**getattr(model, "options", {}), **meta["config"]}
+    theirs = {k: v for k, v in theirs.items() if k not in ("seed", "init", "dtype")}
     if mine != theirs:
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         raise CheckpointError(f"{path!r} holds a different model: " +

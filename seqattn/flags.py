@@ -13,6 +13,8 @@ MODEL_FLAGS = {
     "num_layers": ("--layers", None, "stacked layers (LSTM layers; Transformer blocks on each side)"),
     "skip": ("--skip", None, "residual connections between stacked LSTM layers"),
     "dropout": ("--dropout", None, "dropout between layers"),
+    "input_feeding": ("--input-feeding", None, "each decoder step also reads the previous step's attention context "
+                      "(Luong's input feeding; dot or general score, one layer)"),
     "num_heads": ("--heads", None, "attention heads"),
     "ffn_size": ("--ffn", None, "width of the feed-forward layers"),
     "activation": ("--activation", ("relu", "gelu"), "the feed-forward activation"),

@@ -3,13 +3,13 @@ attention is in test_book.py)."""
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_grads, randn
 from seqattn.backend import to_numpy
 from seqattn.ops import get_ops
-from seqattn.layers import TimeAttention
+from seqattn.layers import TimeAttention, TimeFeedLSTM
 
 small = st.integers(1, 3)
 
@@ -108,3 +108,67 @@ def test_concat_chunks_give_the_same_result(xp, monkeypatch, budget):
         results.append([to_numpy(x) for x in (c, dK, dQ, *layer.grads)])
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------ input feeding
+@pytest.mark.parametrize("score", ["dot", "general"])
+@settings(max_examples=4)
+@given(N=small, T=st.integers(1, 3), Te=st.integers(1, 3), D=small, H=small, masked=st.booleans(), carried=st.booleans())
+def test_feed_lstm_gradients(xp, score, N, T, Te, D, H, masked, carried):
+    """TimeFeedLSTM: every input, weight and initial state against float64 numerical gradients."""
+    rng = np.random.default_rng(N + 3 * T + 7 * Te + 13 * D + 29 * H)
+    W = randn(xp, rng, H, H) if score == "general" else None
+    layer = TimeFeedLSTM(randn(xp, rng, D + H, 4 * H), randn(xp, rng, H, 4 * H), randn(xp, rng, 4 * H), score, W)
+    xs, K = randn(xp, rng, N, T, D), randn(xp, rng, N, Te, H)
+    states = [randn(xp, rng, N, H) for _ in range(3)] if carried else [None] * 3
+    mask = None
+    if masked:
+        m = rng.random((N, Te)) < 0.6
+        m[:, 0] = True
+        mask = xp.asarray(m)
+    R1, R2 = randn(xp, rng, N, T, H), randn(xp, rng, N, T, H)
+
+    def loss():
+        layer.set_state(*states)
+        hs, cs = layer.forward(xs, K, mask)
+        return (hs * R1).sum() + (cs * R2).sum()
+
+    loss()
+    dxs, dK = layer.backward(R1, R2)
+    pairs = [("xs", xs, dxs), ("hs_enc", K, dK)] + [(f"param{k}", p, g + 0) for k, (p, g) in enumerate(zip(layer.params, layer.grads))]
+    if carried:
+        pairs += [(name, s, d) for name, s, d in zip(("h", "m", "c"), states, (layer.dh, layer.dm, layer.dc))]
+    assert_grads(loss, pairs)
+    if masked:
+        a = to_numpy(layer.attention_weights)
+        assert (a[~to_numpy(mask)[:, None, :].repeat(T, axis=1)] == 0).all()
+
+
+def test_feed_lstm_one_step_at_a_time_is_the_whole_sequence(xp):
+    """Generation's path (one step per call, the states carried over) gives what one call over
+    every step gives: outputs, attention and final states."""
+    rng = np.random.default_rng(1)
+    N, T, Te, D, H = 3, 5, 4, 2, 3
+    layer = TimeFeedLSTM(randn(xp, rng, D + H, 4 * H), randn(xp, rng, H, 4 * H), randn(xp, rng, 4 * H), "general", randn(xp, rng, H, H))
+    xs, K, h0 = randn(xp, rng, N, T, D), randn(xp, rng, N, Te, H), randn(xp, rng, N, H)
+    mask = xp.asarray(np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=bool))
+    layer.set_state(h0)
+    hs, cs = layer.forward(xs, K, mask)
+    whole = [to_numpy(a) for a in (hs, cs, layer.attention_weights, layer.h, layer.m, layer.c)]
+    layer.set_state(h0)
+    steps = [layer.forward(xs[:, t : t + 1], K, mask) + (layer.attention_weights,) for t in range(T)]
+    for k in range(3):
+        np.testing.assert_allclose(np.concatenate([to_numpy(s[k]) for s in steps], axis=1), whole[k], rtol=1e-12, atol=1e-12)
+    for got, want in zip((layer.h, layer.m, layer.c), whole[3:]):
+        np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, atol=1e-12)
+
+
+def test_feed_lstm_refuses_what_it_cannot_do():
+    rng = np.random.default_rng(2)
+    Wx, Wh, b = randn(np, rng, 5, 12), randn(np, rng, 3, 12), randn(np, rng, 12)
+    with pytest.raises(ValueError, match="input feeding takes the dot or general score, not 'concat'"):
+        TimeFeedLSTM(Wx, Wh, b, "concat")
+    with pytest.raises(ValueError, match="the general score needs W"):
+        TimeFeedLSTM(Wx, Wh, b, "general")
+    with pytest.raises(ValueError, match=r"expected Wx \(D\+H, 4H\)"):
+        TimeFeedLSTM(randn(np, rng, 3, 12), Wh, b)

@@ -97,6 +97,8 @@ def test_weight_counts_are_the_weights_built():
                 if kind == "attention":
                     config.update(score=rng.choice(["dot", "general", "concat"]), bidirectional=rng.random() < 0.5,
                                   num_layers=rng.randint(1, 3), skip=rng.random() < 0.5)
+                    if config["score"] != "concat" and rng.random() < 0.5:  # input feeding: one decoder layer
+                        config.update(input_feeding=True, num_layers=1)
             model = cls(**config)
             assert cls.weight_count(model.config) == sum(p.size for _, p in model.named_params()), (kind, config)
 

@@ -1,5 +1,6 @@
 """Whole models: gradients for every option, batched generation, beam search, checkpoints, learning."""
 
+import functools
 import itertools
 import os
 
@@ -12,6 +13,7 @@ from seqattn.checkpoint import CheckpointError
 from seqattn.models import AttentionSeq2seq, PeekySeq2seq, Seq2seq, load_model
 
 V, PAD, START = 7, 0, 1
+Feeding = functools.partial(AttentionSeq2seq, input_feeding=True)  # the attention model with input feeding
 
 
 def batch(rng, N=3, Ts=4, Tt=4, pad_tail=True):
@@ -63,6 +65,14 @@ def test_attention_model_gradients_every_option(xp, score, bi, layers, skip):
     directional_check(model, xs, ts, rng)
 
 
+@pytest.mark.parametrize("score,bi,dropout", [("dot", False, 0.0), ("general", True, 0.0), ("dot", True, 0.3)])
+def test_input_feeding_model_gradients(xp, score, bi, dropout):
+    rng = np.random.default_rng(3 + bi)
+    model = Feeding(V, 3, 4, score=score, bidirectional=bi, dropout=dropout, pad_id=PAD, seed=2, dtype="float64")
+    xs, ts = batch(rng)
+    (directional_check_fixed_dropout if dropout else directional_check)(model, xs, ts, rng)
+
+
 def directional_check_fixed_dropout(model, xs, ts, rng):
     """``directional_check`` with the same dropout masks at every evaluation (reseeded before each forward)."""
     orig = model.forward
@@ -82,7 +92,7 @@ def test_dropout_gradients_with_fixed_masks():
     directional_check_fixed_dropout(model, xs, ts, rng)
 
 
-@pytest.mark.parametrize("cls", [Seq2seq, PeekySeq2seq, AttentionSeq2seq])
+@pytest.mark.parametrize("cls", [Seq2seq, PeekySeq2seq, AttentionSeq2seq, Feeding], ids=["seq2seq", "peeky", "attention", "feeding"])
 def test_generate_batch_equals_each_alone_and_mask_equals_unpadded(xp, cls):
     rng = np.random.default_rng(3)
     # float64: a GPU's float32 GEMM may round a batch and a single row differently, which can
@@ -101,6 +111,20 @@ def test_generate_batch_equals_each_alone_and_mask_equals_unpadded(xp, cls):
     out_b = to_numpy(model.generate(to_device(xs), START, 5, beam_width=3))
     for n, L in enumerate(lengths):
         np.testing.assert_array_equal(out_b[n], to_numpy(model.generate(to_device(xs[n : n + 1, :L]), START, 5, beam_width=3))[0])
+
+
+@pytest.mark.parametrize("make", [lambda: AttentionSeq2seq(V, 4, 6, score="concat", bidirectional=True, num_layers=2, pad_id=PAD, seed=9),
+                                  lambda: Feeding(V, 4, 6, score="general", pad_id=PAD, seed=9)], ids=["attention", "feeding"])
+def test_greedy_steps_repeat_teacher_forcing(make):
+    """Generating one step at a time (each step's states carried to the next call) gives what the
+    batched, teacher-forced run over the generated tokens scores highest at every step."""
+    model = make()
+    xs = np.random.default_rng(9).integers(2, V, (6, 5))
+    xs[1, 3:] = PAD
+    out = model.generate(xs, START, 6)
+    model.decoder.begin(model.encoder.forward(xs, xs != PAD))
+    scores = model.decoder.run(np.concatenate([np.full((6, 1), START), out[:, :-1]], axis=1))
+    np.testing.assert_array_equal(scores.argmax(axis=2), out)
 
 
 @pytest.mark.parametrize("cls", [Seq2seq, PeekySeq2seq, AttentionSeq2seq])
@@ -239,7 +263,7 @@ def _train(model, xs, ts, epochs, batch_size=32, lr=0.01):
     train(model, xs, ts, epochs, batch_size, lr, max_grad=5.0)
 
 
-@pytest.mark.parametrize("cls,task", [(Seq2seq, "copy"), (PeekySeq2seq, "reverse"), (AttentionSeq2seq, "reverse")])
+@pytest.mark.parametrize("cls,task", [(Seq2seq, "copy"), (PeekySeq2seq, "reverse"), (AttentionSeq2seq, "reverse"), (Feeding, "reverse")])
 def test_model_learns_tiny_task(cls, task):
     rng = np.random.default_rng(0)
     xs = rng.integers(2, 6, (600, 4))
@@ -281,6 +305,28 @@ def test_checkpoint_keeps_weights_by_name(tmp_path):
     with pytest.raises(CheckpointError, match=r"older format \(checkpoint format 1, seqattn 0.1.0\)") as err:
         load_model(tmp_path / "old.npz")
     assert "\n" not in str(err.value)
+
+
+def test_input_feeding_checkpoints_and_limits(tmp_path):
+    model = Feeding(V, 4, 6, score="general", pad_id=PAD, seed=5)
+    names = [n for n, _ in model.named_params()]
+    assert {"decoder.feed.Wx", "decoder.feed.Wh", "decoder.feed.b", "decoder.feed.W"} <= set(names)
+    assert model.decoder.feed.params[0].shape == (4 + 6, 24)  # [embedding; previous context] -> 4 gates
+    model.save_params(tmp_path / "m.npz")
+    rebuilt, _ = load_model(tmp_path / "m.npz")
+    assert rebuilt.config["input_feeding"] is True
+    xs = np.random.default_rng(5).integers(2, V, (3, 4))
+    np.testing.assert_array_equal(rebuilt.generate(xs, START, 4, beam_width=2), model.generate(xs, START, 4, beam_width=2))
+    with pytest.raises(ValueError, match="input_feeding takes the dot or general score and num_layers 1, not concat and 1"):
+        Feeding(V, 4, 6, score="concat")
+    with pytest.raises(ValueError, match="not dot and 2"):
+        Feeding(V, 4, 6, num_layers=2)
+
+
+def test_checkpoints_from_before_an_option_existed_still_load():
+    """A checkpoint written before ``input_feeding`` existed is the model without it."""
+    model, meta = load_model(os.path.join(os.path.dirname(__file__), "data", "v0.3.0", "date-attention.npz"))
+    assert "input_feeding" not in meta["config"] and model.config["input_feeding"] is False
 
 
 def test_misspelt_model_option_is_refused():

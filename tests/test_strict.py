@@ -50,6 +50,7 @@ def _steps(model, xs, ts, steps, opt=None):
 
 @pytest.mark.parametrize("make", [lambda V: AttentionSeq2seq(V, 16, 32, seed=0),
                                   lambda V: AttentionSeq2seq(V, 16, 32, seed=0, bidirectional=True, num_layers=2, dropout=0.1),
+                                  lambda V: AttentionSeq2seq(V, 16, 32, seed=0, score="general", input_feeding=True, dropout=0.1),
                                   lambda V: TransformerSeq2seq(V, 32, 4, 1, 64, seed=0)])
 def test_a_training_step_never_reads_the_device(make, capsys):
     """A whole step (forward, backward, clipping, Adam) on the stand-in: zero copies to the host,

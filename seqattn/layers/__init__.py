@@ -11,14 +11,15 @@ from .base import Composite, Layer, frozen_weights
 from .book import GRU, LSTM, RNN, Attention, AttentionWeight, WeightSum
 from .dropout import TimeDropout
 from .embedding import Embedding, TimeEmbedding
+from .feed import FEED_SCORES, TimeFeedLSTM
 from .loss import Softmax, SoftmaxWithLoss, TimeSoftmaxWithLoss
 from .lstm import TimeBiLSTM, TimeLSTM
 from .recurrent import TimeGRU, TimeRNN
 from .transformer import FeedForward, LayerNorm, MultiHeadAttention, PositionalEncoding, sinusoid_table
 
 __all__ = [
-    "Affine", "Attention", "AttentionWeight", "Composite", "Embedding", "FeedForward", "GRU", "Layer", "LayerNorm", "LSTM",
+    "Affine", "Attention", "AttentionWeight", "Composite", "Embedding", "FEED_SCORES", "FeedForward", "GRU", "Layer", "LayerNorm", "LSTM",
     "MultiHeadAttention", "Packed", "PositionalEncoding", "RNN", "SCORES", "sinusoid_table",
     "Softmax", "SoftmaxWithLoss", "TimeAffine", "TimeAttention", "TimeBiLSTM", "TimeDropout", "TimeEmbedding",
-    "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum", "flat", "frozen_weights",
+    "TimeFeedLSTM", "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSoftmaxWithLoss", "WeightSum", "flat", "frozen_weights",
 ]

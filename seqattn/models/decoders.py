@@ -14,7 +14,7 @@ one step at a time (T = 1), through the same layers.
 from __future__ import annotations
 
 from ..backend import get_xp
-from ..layers import Composite, TimeAffine, TimeAttention, TimeEmbedding
+from ..layers import Composite, TimeAffine, TimeAttention, TimeDropout, TimeEmbedding, TimeFeedLSTM
 from .stack import LSTMStack
 
 
@@ -135,3 +135,64 @@ class AttentionDecoder(Decoder):
         super().reorder(idx)
         enc = self.enc
         self.enc = type(enc)(enc.hs[idx], [f[idx] for f in enc.finals], None if enc.mask is None else enc.mask[idx])
+
+
+class FeedAttentionDecoder(Composite):
+    """The attention decoder with input feeding: embedding, one ``TimeFeedLSTM`` (the LSTM that
+    reads each step's input beside the previous step's context, with the attention inside its
+    loop), and [context; LSTM output] into the affine, as in ``AttentionDecoder``. ``dropout``
+    applies to what goes into the affine. Dot and general scores; one decoder layer."""
+
+    def __init__(self, init, V, D, H, score="dot", num_layers=1, skip=False, dropout=0.0):
+        if num_layers != 1:
+            raise ValueError(f"input feeding runs one decoder layer, not {num_layers}")
+        self.H = H
+        self.embed = TimeEmbedding(init.embedding(V, D))
+        W = init.normal(H, H, scale=1 / H**0.5) if score == "general" else None
+        self.feed = self.attention = TimeFeedLSTM(*init.lstm(D + H, H), score=score, W=W)
+        self.drop = TimeDropout(dropout) if dropout > 0 else None
+        self.affine = TimeAffine(*init.affine(2 * H, V))
+        self.adopt([("embed", self.embed), ("feed", self.feed), ("affine", self.affine)])
+        self.drops = [self.drop]
+        self.enc = None
+
+    @staticmethod
+    def count(V, D, H, score="dot", num_layers=1, skip=False, dropout=0.0):
+        """The weights of a decoder built with these arguments, without building it."""
+        return V * D + 4 * H * (D + H + H + 1) + (2 * H + 1) * V + (H * H if score == "general" else 0)
+
+    def begin(self, enc, capacity=None):
+        self.enc = enc
+        self.feed.set_state(enc.finals[-1])
+
+    def run(self, xs):
+        hs, cs = self.feed.forward(self.embed.forward(xs), self.enc.hs, self.enc.mask)
+        out = get_xp(hs).concatenate((cs, hs), axis=2)
+        return self.affine.forward(out if self.drop is None else self.drop.forward(out))
+
+    def backward(self, dscores):
+        H = self.H
+        dout = self.affine.backward(dscores)
+        if self.drop is not None:
+            dout = self.drop.backward(dout)
+        dxs, dhs_enc = self.feed.backward(dout[:, :, H:], dout[:, :, :H])
+        self.embed.backward(dxs)
+        return dhs_enc, [self.feed.dh]
+
+    def reorder(self, idx):
+        f = self.feed
+        f.set_state(*(None if s is None else s[idx] for s in (f.h, f.m, f.c)))
+        enc = self.enc
+        self.enc = type(enc)(enc.hs[idx], [x[idx] for x in enc.finals], None if enc.mask is None else enc.mask[idx])
+
+
+class AttentionDecoders:
+    """The attention model's decoder: ``FeedAttentionDecoder`` with ``input_feeding``, else
+    ``AttentionDecoder`` (calling this class makes one of those)."""
+
+    def __new__(cls, init, V, D, H, input_feeding=False, **options):
+        return (FeedAttentionDecoder if input_feeding else AttentionDecoder)(init, V, D, H, **options)
+
+    @staticmethod
+    def count(V, D, H, input_feeding=False, **options):
+        return (FeedAttentionDecoder if input_feeding else AttentionDecoder).count(V, D, H, **options)

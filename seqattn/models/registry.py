@@ -46,7 +46,8 @@ def model_from_config(config):
 
 def check_config(config, path):
     """A checkpoint's configuration (a dict) checked against the class of the model it names:
-    every field present, of its type, in its range, and nothing else -> the class."""
+    every field present (but an option the class added later, which takes its default), of its
+    type, in its range, and nothing else -> the class."""
     from .base import DTYPES
 
     f = Fields(config, path, "config")
@@ -62,6 +63,8 @@ def check_config(config, path):
     for arg in sizes:
         f.int(arg, 1)
     for key, default in cls.options.items():
+        if key not in config and key in cls.added_options:  # written before the option existed: its default
+            continue
         if isinstance(default, bool):
             f.bool(key)
         elif isinstance(default, int):
@@ -72,7 +75,7 @@ def check_config(config, path):
             f.str(key)
     f.only([*COMMON, *sizes, *cls.options], f"a {cls.kind} model's configuration")
     try:
-        cls.check_options({k: config[k] for k in [*sizes, *cls.options]})
+        cls.check_options({k: config.get(k, cls.options.get(k)) for k in [*sizes, *cls.options]})
     except OptionError as exc:
         raise CheckpointError(f"{path!r} is not a valid seqattn checkpoint: {exc.render({k: f'config.{k}' for k in config})}") from None
     return cls
