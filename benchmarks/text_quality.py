@@ -1,0 +1,397 @@
+"""Translation quality on real text: the ``seqattn`` command against the same models in torch, on
+one fixed split of a corpus.
+
+    python -m benchmarks.text_quality data/eng-fra-5k.tsv                      # every run below
+    python -m benchmarks.text_quality data/eng-fra-5k.tsv --only torch-attention seqattn-attention
+    python -m benchmarks.text_quality data/eng-fra-5k.tsv --run my-try="--reverse --batch-size 32"
+    python -m benchmarks.text_quality data/eng-fra-5k.tsv --seeds 0 1 2       # each run with three seeds
+
+The split is written once, to ``runs/text-quality/<corpus>/{train,test}.tsv``: a seeded tenth of
+the corpus's distinct source sentences, with every pair of theirs, is the test split, so that no
+test source (and no test pair) is ever seen in training, nor by a vocabulary or sentencepiece
+model. Both sides train on exactly the pairs of train.tsv and are scored on every pair of
+test.tsv with sacrebleu's chrF and BLEU of the detokenised greedy output against the one
+reference of the pair, by the same function (``seqattn.metrics.text_scores``).
+
+- seqattn runs go through the command, so that its defaults are what is measured:
+  ``seqattn train --data train.tsv --test test.tsv --tokens subword ARGS --epochs E``, then
+  ``seqattn eval`` of the checkpoint on test.tsv (chrF, BLEU and the attention's alignment figures).
+- torch runs use seqattn's own codec (``Codec.fit`` on train.tsv with the run's number of
+  sentencepiece pieces, so the tokenisation is identical), seqattn's length-bucketed batch plan
+  and rate schedule, and greedy decoding in batches; alignment figures from the same
+  ``seqattn.metrics.alignment_rows``. The chapter-8 model is embedding, LSTM encoder (over packed
+  sequences), LSTM decoder started from the encoder's final h, dot attention with padded keys
+  masked, and [context; h] into a linear layer, with torch's default initialisation. The
+  Transformer is ``nn.Transformer`` (pre-LN, ReLU) with embeddings times sqrt(E), sinusoidal
+  positions, dropout and Xavier-uniform weights, as in torch's own translation tutorial.
+
+Seconds per epoch are the training loop's (not the scoring after it), at ``--threads`` BLAS and
+torch threads. Results: benchmarks/results/text-quality-<corpus>.json (every run and seed, with
+histories) and a Markdown table beside it. Runs already in the JSON are kept; ``--only`` reruns
+the named ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+# The torch references. "attention" is the chapter-8 recipe measured at the start of issue 25
+# (embedding 128, hidden 256, dot score, reversed source, Adam 1e-3 constant, clip 5, batch 64,
+# 2,000 pieces a side); the Transformer is seqattn's default size, trained the way seqattn trains
+# it (warm-up 200, cosine to a tenth, clip 1), at the same batch and pieces.
+TORCH = {
+    "torch-attention": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=True,
+                            lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=False),
+    "torch-attention-feed": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=True,
+                                 lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=True),
+    "torch-attention-forward": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=False,
+                                    lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=False),
+    "torch-attention-forward-feed": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000,
+                                         reverse=False, lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=True),
+    "torch-transformer": dict(model="transformer", hidden=128, heads=4, layers=2, ffn=512, dropout=0.1, batch_size=64,
+                              pieces=2000, reverse=False, lr=1e-3, schedule="cosine", warmup=200, max_grad=1.0),
+}
+# seqattn runs: the arguments after `seqattn train --data train.tsv --test test.tsv --tokens subword`
+SEQATTN = {
+    "seqattn-attention": ["--model", "attention"],
+    "seqattn-transformer": ["--model", "transformer"],
+    "seqattn-attention-torch-recipe": ["--model", "attention", "--wordvec", "128", "--hidden", "256", "--batch-size", "64",
+                                       "--vocab-size", "2000", "--reverse", "--schedule", "constant"],
+}
+
+
+def corpus_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+# ------------------------------------------------------------------------------------ split
+def write_split(corpus, work, seed=2025, test_ratio=0.1):
+    """train.tsv and test.tsv in ``work`` (written once; later calls check them): a seeded
+    ``test_ratio`` of the distinct sources, with all their pairs, is the test split."""
+    import numpy as np
+
+    from seqattn.data import read_lines
+
+    lines = read_lines(corpus)
+    sources = sorted({ln.split("\t")[0].strip() for ln in lines})
+    order = np.random.default_rng(seed).permutation(len(sources))
+    test_sources = {sources[i] for i in order[: int(round(len(sources) * test_ratio))]}
+    train = [ln for ln in lines if ln.split("\t")[0].strip() not in test_sources]
+    test = [ln for ln in lines if ln.split("\t")[0].strip() in test_sources]
+    os.makedirs(work, exist_ok=True)
+    paths = {}
+    for name, part in (("train", train), ("test", test)):
+        path = paths[name] = os.path.join(work, f"{name}.tsv")
+        text = "\n".join(part) + "\n"
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                if f.read() != text:
+                    raise SystemExit(f"{path} differs from the split of {corpus} with seed {seed}; remove {work} to rewrite it")
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+    info = {"seed": seed, "test_ratio": test_ratio, "by": "distinct source sentence", "train_pairs": len(train),
+            "test_pairs": len(test), "test_sources": len(test_sources), "sources": len(sources)}
+    return paths, info
+
+
+# --------------------------------------------------------------------------------- seqattn
+def run_seqattn(name, args, paths, work, epochs, seed):
+    save = os.path.join(work, f"{name}-seed{seed}.npz")
+    cmd = ["seqattn", "train", "--data", paths["train"], "--test", paths["test"], "--tokens", "subword", *args,
+           "--epochs", str(epochs), "--seed", str(seed), "--quiet", "--json", "--force", "--save", save]
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    ev = subprocess.run([sys.executable, "-m", "seqattn", "eval", "--model", save, "--data", paths["test"], "--json"],
+                        capture_output=True, text=True, check=True)
+    scores = json.loads(ev.stdout.strip().splitlines()[-1])
+    log = [ln for ln in out.stderr.splitlines() if " on " in ln and "training" in ln]
+    h = result["history"]
+    return {"command": " ".join(shlex.quote(c) for c in cmd[:-3]) + " ...", "chrf": scores["chrf"], "bleu": scores["bleu"],
+            "seconds_per_epoch": sum(e["seconds"] for e in h) / len(h), "wall_seconds": time.perf_counter() - start,
+            "alignment": scores.get("alignment"), "history": h, "train_log": log[:1]}
+
+
+# ----------------------------------------------------------------------------------- torch
+def torch_models(torch):
+    nn = torch.nn
+
+    class Attention(nn.Module):
+        """The chapter-8 model; ``feed``: Luong's input feeding (the previous step's context goes
+        into the decoder LSTM beside the next embedding), run one step at a time."""
+
+        def __init__(self, Vs, Vt, D, H, pad, feed=False):
+            super().__init__()
+            self.pad, self.feed, self.H = pad, feed, H
+            self.enc_emb, self.dec_emb = nn.Embedding(Vs, D), nn.Embedding(Vt, D)
+            self.enc = nn.LSTM(D, H, batch_first=True)
+            self.dec = nn.LSTM(D + (H if feed else 0), H, batch_first=True)
+            self.out = nn.Linear(2 * H, Vt)
+
+        def encode(self, xs):
+            keys = xs != self.pad
+            packed = nn.utils.rnn.pack_padded_sequence(self.enc_emb(xs), keys.sum(1).cpu(), batch_first=True, enforce_sorted=False)
+            out, (h, _) = self.enc(packed)
+            hs, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=xs.shape[1])
+            state = (h, torch.zeros_like(h))
+            ctx = hs.new_zeros(xs.shape[0], 1, self.H)
+            return hs, keys, state, ctx
+
+        def steps(self, enc, tin):
+            """Decoder over ``tin`` (N, T) from ``enc`` -> scores (N, T, Vt), weights (N, T, Ts), new enc."""
+            hs, keys, state, ctx = enc
+            emb = self.dec_emb(tin)
+            if not self.feed:
+                dec, state = self.dec(emb, state)
+                a = torch.softmax((dec @ hs.transpose(1, 2)).masked_fill(~keys[:, None, :], float("-inf")), dim=-1)
+                c = a @ hs
+            else:
+                decs, cs, As = [], [], []
+                for t in range(tin.shape[1]):
+                    d, state = self.dec(torch.cat((emb[:, t : t + 1], ctx), dim=2), state)
+                    a_t = torch.softmax((d @ hs.transpose(1, 2)).masked_fill(~keys[:, None, :], float("-inf")), dim=-1)
+                    ctx = a_t @ hs
+                    decs.append(d), cs.append(ctx), As.append(a_t)
+                dec, c, a = torch.cat(decs, 1), torch.cat(cs, 1), torch.cat(As, 1)
+            return self.out(torch.cat((c, dec), dim=2)), a, (hs, keys, state, ctx)
+
+        def forward(self, xs, tin):
+            return self.steps(self.encode(xs), tin)[:2]
+
+        def generate(self, xs, start, n, stop, fill):
+            enc = self.encode(xs)
+            ids = torch.full((xs.shape[0], 1), start, dtype=torch.long)
+            out, done = [], torch.zeros(xs.shape[0], dtype=torch.bool)
+            for _ in range(n):
+                scores, _, enc = self.steps(enc, ids)
+                ids = torch.where(done[:, None], fill, scores[:, -1:].argmax(-1))
+                done |= ids[:, 0] == stop
+                out.append(ids)
+            return torch.cat(out, 1)
+
+    def causal_mask(T):  # bool, like the padding masks (True: not attended)
+        return torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+
+    class Transformer(nn.Module):
+        def __init__(self, Vs, Vt, E, heads, layers, ffn, dropout, pad, max_len=256):
+            super().__init__()
+            self.pad, self.scale = pad, E**0.5
+            self.src, self.tgt, self.out = nn.Embedding(Vs, E), nn.Embedding(Vt, E), nn.Linear(E, Vt)
+            self.tf = nn.Transformer(E, heads, layers, layers, ffn, dropout=dropout, batch_first=True, norm_first=True)
+            self.drop = nn.Dropout(dropout)
+            pos = torch.arange(max_len)[:, None] * torch.exp(-torch.arange(0, E, 2) * (9.210340371976184 / E))[None]
+            pe = torch.zeros(max_len, E)
+            pe[:, 0::2], pe[:, 1::2] = torch.sin(pos), torch.cos(pos)
+            self.register_buffer("pe", pe)
+            for p in self.parameters():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
+
+        def embed(self, emb, ids):
+            return self.drop(emb(ids) * self.scale + self.pe[: ids.shape[1]])
+
+        def forward(self, xs, tin):
+            causal = causal_mask(tin.shape[1])
+            y = self.tf(self.embed(self.src, xs), self.embed(self.tgt, tin), tgt_mask=causal, tgt_is_causal=True,
+                        src_key_padding_mask=xs == self.pad, memory_key_padding_mask=xs == self.pad,
+                        tgt_key_padding_mask=tin == self.pad)
+            return self.out(y), None
+
+        def generate(self, xs, start, n, stop, fill):
+            memory = self.tf.encoder(self.embed(self.src, xs), src_key_padding_mask=xs == self.pad)
+            ys = torch.full((xs.shape[0], 1), start, dtype=torch.long)
+            done = torch.zeros(xs.shape[0], dtype=torch.bool)
+            for _ in range(n):
+                causal = causal_mask(ys.shape[1])
+                y = self.tf.decoder(self.embed(self.tgt, ys), memory, tgt_mask=causal, tgt_is_causal=True,
+                                    memory_key_padding_mask=xs == self.pad)
+                ids = torch.where(done[:, None], fill, self.out(y[:, -1:]).argmax(-1))
+                done |= ids[:, 0] == stop
+                ys = torch.cat((ys, ids), 1)
+            return ys[:, 1:]
+
+    return Attention, Transformer
+
+
+def run_torch(name, spec, paths, epochs, seed):
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from seqattn.data import Codec, load_dataset, read_lines
+    from seqattn.metrics import alignment_rows, alignment_summary, output_lengths, text_scores
+    from seqattn.optim import Schedule
+    from seqattn.trainer import batch_plan
+
+    warnings.filterwarnings("ignore", message=".*enable_nested_tensor.*")
+    torch.manual_seed(seed)
+    data = load_dataset(path=paths["train"], test_ratio=0.0, reverse=spec["reverse"], tokens="subword",
+                        vocab_size=spec["pieces"], test=paths["test"])
+    codec, train, test = data.codec, data.train, data.test
+    assert isinstance(codec, Codec) and len(train) == len(read_lines(paths["train"]))
+    pad = codec.pad_id
+    Attention, Transformer = torch_models(torch)
+    Vs, Vt = len(codec.vocab), len(codec.target_vocab)
+    if spec["model"] == "attention":
+        model = Attention(Vs, Vt, spec["wordvec"], spec["hidden"], pad, feed=spec.get("feed", False))
+    else:
+        model = Transformer(Vs, Vt, spec["hidden"], spec["heads"], spec["layers"], spec["ffn"], spec["dropout"], pad)
+    opt = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    B = spec["batch_size"]
+    n_batches = -(-len(train) // B)
+    schedule = Schedule(spec["schedule"], spec["warmup"], total=epochs * n_batches, floor=0.1)
+    xs_all, ts_all = torch.as_tensor(train.x), torch.as_tensor(train.t)
+    history, step = [], 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        plan = batch_plan(train.x, train.t, B, np.random.default_rng([seed, epoch]), pad)
+        total, start = 0.0, time.perf_counter()
+        for idx, sw, tw in plan:
+            idx = torch.as_tensor(idx)
+            xs, ts = xs_all[idx, :sw], ts_all[idx, :tw]
+            scores, _ = model(xs, ts[:, :-1])
+            loss = torch.nn.functional.cross_entropy(scores.reshape(-1, Vt), ts[:, 1:].reshape(-1), ignore_index=pad)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec["max_grad"])
+            step += 1
+            for g in opt.param_groups:
+                g["lr"] = spec["lr"] * schedule(step)
+            opt.step()
+            total += float(loss)
+        history.append({"epoch": epoch, "loss": total / len(plan), "seconds": time.perf_counter() - start})
+        print(f"  {name} epoch {epoch}: loss {total / len(plan):.4f}, {history[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
+    model.eval()
+    pred = np.zeros((len(test), codec.sample_size), dtype=np.int64)
+    lengths = (test.x != pad).sum(1)
+    order = np.argsort(lengths, kind="stable")
+    rows_list = []
+    with torch.no_grad():
+        for i in range(0, len(test), 256):
+            rows = order[i : i + 256]
+            xs = torch.as_tensor(test.x[rows, : int(lengths[rows].max())])
+            pred[rows] = model.generate(xs, codec.start_id, codec.sample_size, codec.stop_id, pad).numpy()
+            if spec["model"] == "attention":
+                lo = output_lengths(pred[rows], codec.stop_id)
+                ys = torch.as_tensor(pred[rows, : max(1, int(lo.max()))])
+                tin = torch.cat((torch.full((len(rows), 1), codec.start_id, dtype=torch.long), ys), 1)[:, :-1]
+                _, a = model(xs, tin)
+                rows_list.append(alignment_rows(a.numpy(), lengths[rows], lo, codec.reverse))
+    scores = text_scores(codec.decode(pred), test.targets, lowercase=codec.target_tokens.lower)
+    result = {"recipe": spec, "chrf": scores["chrf"], "bleu": scores["bleu"],
+              "seconds_per_epoch": sum(e["seconds"] for e in history) / len(history), "history": history,
+              "vocabulary": [Vs, Vt]}
+    if rows_list:
+        S = max(r["final"].shape[1] for r in rows_list)
+        final = np.concatenate([np.pad(r["final"], ((0, 0), (0, S - r["final"].shape[1])), constant_values=np.nan) for r in rows_list])
+        result["alignment"] = alignment_summary(dict({k: np.concatenate([r[k] for r in rows_list]) for k in rows_list[0] if k != "final"},
+                                                     final=final))
+    return result
+
+
+# ---------------------------------------------------------------------------------- results
+def summarise(seeds):
+    """Runs of several seeds -> their means (and each seed's chrF)."""
+    runs = list(seeds.values())
+    mean = lambda key: sum(r[key] for r in runs) / len(runs)  # noqa: E731
+    out = {"chrf": mean("chrf"), "bleu": mean("bleu"), "seconds_per_epoch": mean("seconds_per_epoch"),
+           "chrf_by_seed": {s: r["chrf"] for s, r in seeds.items()}}
+    al = [r["alignment"] for r in runs if r.get("alignment")]
+    if al:
+        out["alignment"] = {k: sum(a[k] for a in al) / len(al) for k in ("final_early", "final_late", "monotone", "kendall_tau", "coverage")
+                            if all(a.get(k) is not None for a in al)}
+    return out
+
+
+def table(results):
+    lines = ["| run | chrF (per seed) | BLEU | s/epoch | weight on last-read source token, steps 1-3 / 4+ | monotone | Kendall tau | coverage |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        s = r["summary"]
+        a = s.get("alignment") or {}
+        f = lambda k: f"{a[k]:.2f}" if k in a else "-"  # noqa: E731
+        seeds = ", ".join(f"{v:.1f}" for v in s["chrf_by_seed"].values())
+        lines.append(f"| {name} | **{s['chrf']:.1f}** ({seeds}) | {s['bleu']:.1f} | {s['seconds_per_epoch']:.1f} | "
+                     f"{f('final_early')} / {f('final_late')} | {f('monotone')} | {f('kendall_tau')} | {f('coverage')} |")
+    lines.append("")
+    lines.append("Commands and recipes:")
+    lines.append("")
+    for name, r in results.items():
+        lines.append(f"- {name}: " + (f"`{r['command']}`" if "command" in r else f"torch, {json.dumps(r['recipe'])}"))
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(prog="python -m benchmarks.text_quality", description=__doc__.split("\n\n")[0])
+    p.add_argument("corpus", help="tab-separated pairs (source, target, anything else)")
+    p.add_argument("--only", nargs="*", help=f"runs to (re)do: {', '.join([*TORCH, *SEQATTN])}, or the names of --run")
+    p.add_argument("--run", nargs="*", default=[], metavar="NAME=ARGS", help="a seqattn run of your own: its train arguments")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seeds", type=int, nargs="*", default=[0])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--work", default=os.path.join("runs", "text-quality"), help="where the split and checkpoints go")
+    p.add_argument("--results", default=os.path.join(HERE, "results"), help="where the JSON and the table go")
+    args = p.parse_args()
+    os.environ.update({v: str(args.threads) for v in THREAD_VARS})
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from .__main__ import machine
+
+    custom = {}
+    for item in args.run:
+        name, _, rest = item.partition("=")
+        custom[name] = shlex.split(rest)
+    seqattn_runs = {**SEQATTN, **custom}
+    names = args.only or [*TORCH, *seqattn_runs]
+    unknown = [n for n in names if n not in TORCH and n not in seqattn_runs]
+    if unknown:
+        raise SystemExit(f"unknown runs: {', '.join(unknown)}")
+    corpus = corpus_name(args.corpus)
+    work = os.path.join(args.work, corpus)
+    paths, split = write_split(args.corpus, work)
+    out = os.path.join(args.results, f"text-quality-{corpus}.json")
+    results = {}
+    if os.path.exists(out):
+        with open(out) as f:
+            results = json.load(f)["runs"]
+    for name in names:
+        seeds = {}
+        for seed in args.seeds:
+            print(f"{name}, seed {seed} ...", file=sys.stderr, flush=True)
+            if name in TORCH:
+                seeds[str(seed)] = run_torch(name, TORCH[name], paths, args.epochs, seed)
+            else:
+                seeds[str(seed)] = run_seqattn(name, seqattn_runs[name], paths, work, args.epochs, seed)
+            print(f"  chrF {seeds[str(seed)]['chrf']:.2f}, BLEU {seeds[str(seed)]['bleu']:.2f}, "
+                  f"{seeds[str(seed)]['seconds_per_epoch']:.1f} s/epoch", file=sys.stderr, flush=True)
+        first = next(iter(seeds.values()))
+        results[name] = {k: first[k] for k in ("command", "recipe") if k in first}
+        results[name].update(epochs=args.epochs, threads=args.threads, seeds=seeds, summary=summarise(seeds))
+        with open(out, "w") as f:
+            json.dump({"date": datetime.date.today().isoformat(), "corpus": args.corpus, "split": split, "machine": machine(),
+                       "runs": results}, f, indent=1)
+    md = table(results)
+    with open(os.path.join(args.results, f"text-quality-{corpus}.md"), "w") as f:
+        f.write(f"{args.corpus}: {split['train_pairs']} training pairs, {split['test_pairs']} test pairs "
+                f"({split['test_sources']} source sentences never seen in training); greedy decoding, sacrebleu chrF and BLEU.\n\n{md}\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
