@@ -2,8 +2,9 @@
 checkpoint holds and the defaults.
 
 A default comes from, lowest first: ``TRAINING`` (every run), the data's recipe (``RECIPES``: the
-book's hyperparameters for its tasks, and for data files), the model's own ``recipe`` (and
-``task_recipe`` on the generated tasks), and the model's own options' defaults. A resumed run
+book's hyperparameters for its tasks and for files in its format, and those of text pairs), the
+model's own ``recipe`` (and ``task_recipe`` on the generated tasks, ``text_recipe`` on text
+pairs), and the model's own options' defaults. A resumed run
 keeps its checkpoint's options: one that is left out is taken from it, one that is given and
 differs is refused.
 
@@ -24,14 +25,15 @@ TRAINING = dict(model="attention", init="default", reverse=False, seed=0, optimi
                 warmup=0, lr_floor=0.1, beta1=0.9, beta2=0.999, label_smoothing=0.0)
 
 # The book's hyperparameters (chapter 7 for addition, chapter 8 for dates), and those of a data
-# file (None). Rates decay along a cosine to a tenth by the last epoch. On addition the cosine
-# starts at twice the book's fixed rate of 0.001, so that its mean rate is about the book's (25
-# epochs of reversed peeky: 99.6% at the last epoch, against 99.1% from 0.001); --schedule
-# constant --lr 0.001 is the book's own recipe.
+# file in the book's format (None) and of tab-separated text pairs ("text"). Rates decay along a
+# cosine to a tenth by the last epoch. On addition the cosine starts at twice the book's fixed
+# rate of 0.001, so that its mean rate is about the book's (25 epochs of reversed peeky: 99.6% at
+# the last epoch, against 99.1% from 0.001); --schedule constant --lr 0.001 is the book's own recipe.
 RECIPES = {
     "addition": dict(wordvec=16, hidden=128, batch_size=128, epochs=25, max_grad=5.0, lr=0.002),
     "date": dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
     None: dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
+    "text": dict(wordvec=16, hidden=256, batch_size=128, epochs=10, max_grad=5.0, lr=0.001),
 }
 
 # How text is read (data files only), with the defaults Codec.fit applies when left out.
@@ -101,10 +103,12 @@ def model_option_takers(key):
     return [kind for kind, cls in MODELS.items() if key in cls.options]
 
 
-def defaults(model, task=None):
-    """Every default of a run of ``model`` on ``task`` (None: a data file)."""
+def defaults(model, task=None, text=False):
+    """Every default of a run of ``model`` on ``task`` (None: a data file; ``text``: of
+    tab-separated pairs, else in the book's format)."""
     cls = MODELS[model]
-    d = {**TRAINING, **RECIPES[task], **cls.recipe, **(cls.task_recipe if task else {})}
+    d = {**TRAINING, **RECIPES[task or ("text" if text else None)], **cls.recipe, **(cls.task_recipe if task else {}),
+         **(cls.text_recipe if text and not task else {})}
     d.update({k: d.get(k, v) for k, v in cls.options.items() if k not in cls.derived})
     d["model"] = model
     return d
@@ -128,21 +132,23 @@ def checkpoint_options(meta):
     return {k: v for k, v in found.items() if v is not None}
 
 
-TASK_NAMES = {"addition": "addition", "date": "date", None: "data files"}
+# The kinds of data a default may differ by: (task, text pairs or not) -> their name in the help.
+TASK_NAMES = {("addition", False): "addition", ("date", False): "date", (None, False): "files in the book's format",
+              (None, True): "text pairs"}
 
 
 def describe_default(key):
     """The default of option ``key`` in words, from the recipes and the models themselves, for
-    every model that takes it and every task: "128 on addition, 256 on date and data files;
-    transformer: 128"."""
+    every model that takes it and every kind of data: "128 on addition, 256 on date and files in the
+    book's format and text pairs; transformer: 128"."""
     described = {}  # per model: its defaults on the tasks in words
     for kind, cls in MODELS.items():
         takes = key in cls.options or key in cls.sizes or (key in COMMON + ("epochs",) and key not in ("hidden", "wordvec"))
         if not takes or key in cls.derived:
             continue
         by_value = {}
-        for task, name in TASK_NAMES.items():
-            by_value.setdefault(_shown(defaults(kind, task)[key]), []).append(name)
+        for (task, text), name in TASK_NAMES.items():
+            by_value.setdefault(_shown(defaults(kind, task, text)[key]), []).append(name)
         described[kind] = "; ".join(by_value) if len(by_value) == 1 else ", ".join(
             f"{value} on {' and '.join(names)}" for value, names in by_value.items())
     groups = {}
@@ -168,10 +174,11 @@ def _shown(value):
     return "on" if value is True else "off" if value is False else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def resolve(given, task=None, resumed=None):
+def resolve(given, task=None, resumed=None, text=False):
     """``given``: option -> value, None where not given -> (Options, the options taken from the
-    resumed checkpoint's ``meta``). Refuses, as OptionError, an option the model does not take, a
-    resumed run's option that differs, and a value out of range."""
+    resumed checkpoint's ``meta``). ``text``: the data are tab-separated pairs (their recipe).
+    Refuses, as OptionError, an option the model does not take, a resumed run's option that
+    differs, and a value out of range."""
     resumed = resumed or {}
     theirs = checkpoint_options(resumed) if resumed else {}
     model = given.get("model") or theirs.get("model") or TRAINING["model"]
@@ -185,7 +192,7 @@ def resolve(given, task=None, resumed=None):
     for key in ("hidden", "wordvec"):
         if given.get(key) is not None and key not in cls.sizes:
             raise OptionError(f"<{key}> is not an option of <model> {model}: its embeddings are <hidden> wide")
-    d = defaults(model, task)
+    d = defaults(model, task, text)
     keys = [k for k in COMMON if k in cls.sizes or k not in ("hidden", "wordvec")]
     keys += [k for k in cls.options if k not in cls.derived]
     chosen, taken = {}, []
@@ -203,10 +210,11 @@ def resolve(given, task=None, resumed=None):
     return Options(**{k: chosen.get(k) for k in COMMON + ("epochs",)}, own={k: chosen[k] for k in cls.options if k in chosen}), taken
 
 
-def recipe(model=TRAINING["model"], task=None, **given):
-    """The options ``seqattn train --model MODEL`` runs with on ``task`` (None: a data file), with
-    ``given`` options (by name: lr, epochs, dropout, ...) over the defaults -> Options."""
-    return resolve({"model": model, **given}, task)[0]
+def recipe(model=TRAINING["model"], task=None, text=False, **given):
+    """The options ``seqattn train --model MODEL`` runs with on ``task`` (None: a data file of
+    text pairs with ``text``, else in the book's format), with ``given`` options (by name: lr,
+    epochs, dropout, ...) over the defaults -> Options."""
+    return resolve({"model": model, **given}, task, text=text)[0]
 
 
 def _check(o, given):

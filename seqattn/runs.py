@@ -93,6 +93,16 @@ def data_of(args, resumed):
     return taken
 
 
+def is_text(args, resumed):
+    """Whether the run trains on tab-separated text pairs (their recipe): a resumed run's codec
+    says, else the data file's first line."""
+    from .data import file_format
+
+    if resumed.get("codec"):
+        return resumed["codec"].get("format") == "tsv"
+    return args.task is None and args.data is not None and file_format(args.data) == "tsv"
+
+
 def outputs(args, opts, name):
     """Every file the run writes (checkpoint, -best, plots, the metrics log's CSV, options and
     TensorBoard folder), checked before the first epoch, each as the checkpoint is: writable, not
@@ -176,7 +186,7 @@ def prepare(args, say):
     given = {k: getattr(args, k) for k in ("model", "hidden", "wordvec", "init", "reverse", "batch_size", "seed", "max_grad",
                                            "optimizer", "lr", "beta1", "beta2", "schedule", "warmup", "lr_floor",
                                            "label_smoothing", "epochs", *MODEL_FLAGS)}
-    opts, taken = resolve(given, args.task, resumed)
+    opts, taken = resolve(given, args.task, resumed, text=is_text(args, resumed))
     check_count("examples", args.examples)
     check_count("patience", args.patience, unit=" epoch")
     name = args.task or os.path.splitext(os.path.basename(args.data))[0]

@@ -211,3 +211,34 @@ def test_this_version_writes_what_its_readme_says_of_0_3_0():
     from seqattn.checkpoint import FORMAT
 
     assert seqattn.__version__ == "0.4.0" and FORMAT == 2  # 0.3.0's format, read as it was (tests/test_compat.py)
+
+
+def test_text_pairs_have_a_recipe_of_their_own_and_the_books_data_keep_the_books(tmp_path, capsys):
+    """What a run leaves out comes from its data's recipe: tab-separated pairs get the text
+    recipe, a file in the book's format and the book's tasks the book's; --help prints them."""
+    from seqattn.checkpoint import read
+    from seqattn.options import RECIPES, TRAINING, describe_default, resolve
+
+    for task, text, key in (("addition", False, "addition"), ("date", True, "date"), (None, False, None), (None, True, "text")):
+        opts, _ = resolve({}, task, text=text)
+        want = {**TRAINING, **RECIPES[key]}
+        assert {k: getattr(opts, k) for k in RECIPES[key]} == {k: want[k] for k in RECIPES[key]}, key
+    pairs, book = tmp_path / "pairs.tsv", tmp_path / "book.txt"
+    pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in ["abc", "ba", "cab", "aa"] * 10))
+    book.write_text("".join(f"{a}+{b}".ljust(4) + "_" + f"{a + b}".ljust(3) + "\n" for a in range(1, 9) for b in range(1, 6)))
+    for path, key in ((pairs, "text"), (book, None)):
+        ckpt = tmp_path / f"{path.stem}.npz"
+        assert main(["train", "--data", str(path), "--epochs", "1", "--hidden", "8", "--quiet", "--save", str(ckpt)]) == 0
+        _, meta = read(ckpt)
+        recipe = {**TRAINING, **RECIPES[key]}
+        assert meta["trainer"]["batch_size"] == recipe["batch_size"] and meta["config"]["wordvec_size"] == recipe["wordvec"]
+        assert meta["codec"]["reverse"] == recipe["reverse"] and meta["trainer"]["schedule"]["name"] == recipe["schedule"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for key in ("batch_size", "wordvec", "lr"):
+        words = describe_default(key)
+        assert words in shown
+        if RECIPES["text"][key] != RECIPES[None][key]:
+            assert f"{RECIPES['text'][key]:g} on text pairs" in words, words

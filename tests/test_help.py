@@ -28,18 +28,18 @@ def test_every_option_has_help(name):
 
 def test_the_training_defaults_shown_are_the_recipes():
     text = " ".join(_subcommands()["train"].format_help().split())
-    for task, name in TASK_NAMES.items():  # epochs per task, from the recipes themselves
-        assert f"{RECIPES[task]['epochs']} on" in text
+    for (task, pairs), name in TASK_NAMES.items():  # epochs per task, from the recipes themselves
+        assert f"{RECIPES[task or ('text' if pairs else None)]['epochs']} on" in text
     assert describe_default("epochs") in text
     for key in ("hidden", "dropout", "max_grad", "warmup", "lr", "num_layers"):
         words = describe_default(key)
         assert " ".join(words.split()) in text, key
         for kind, cls in MODELS.items():
             if key in cls.options or key in cls.sizes or key in ("max_grad", "warmup", "lr"):
-                for task in TASK_NAMES:  # every model's default on every task is in the words
-                    value = defaults(kind, task)[key]
+                for task, pairs in TASK_NAMES:  # every model's default on every kind of data is in the words
+                    value = defaults(kind, task, pairs)[key]
                     assert (f"{value:g}" if isinstance(value, float) else str(value)) in words, (key, kind, task)
-    assert "transformer: 0 on addition and date, 0.1 on data files" in describe_default("dropout")
+    assert "transformer: 0 on addition and date, 0.1 on files in the book's format and text pairs" in describe_default("dropout")
     assert "chrF on text pairs" in text  # what --keep-best and --patience follow
 
 

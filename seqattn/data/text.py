@@ -167,6 +167,17 @@ def pad_rows(rows, pad_id, width=None, source="input", what="tokens"):
     return out
 
 
+def file_format(path):
+    """The format of a data file from its first line ('tsv' or 'qa'), without reading the rest;
+    None when it cannot be opened (reading it says why)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+    except OSError:
+        return None
+    return "tsv" if b"\t" in first else "qa"
+
+
 def detect_format(lines):
     """'tsv' when the first line has a tab, else the book's 'qa'."""
     return "tsv" if "\t" in lines[0] else "qa"

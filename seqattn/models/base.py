@@ -35,6 +35,7 @@ class Seq2seqBase(Composite):
     derived = ()  # constructor arguments set from the data, not by the user
     recipe = {}  # training defaults of its own, over the data's recipe (``seqattn.options``)
     task_recipe = {}  # and over those, on the generated tasks
+    text_recipe = {}  # or on text pairs
     added_options = ()  # options added after checkpoints were first written: absent from one, they take their default
     has_attention = False  # keeps attention weights to draw (``attention_weights_of``)
 
