@@ -121,7 +121,8 @@ def run_seqattn(name, args, paths, work, epochs, seed):
     scores = json.loads(ev.stdout.strip().splitlines()[-1])
     log = [ln for ln in out.stderr.splitlines() if " on " in ln and "training" in ln]
     h = result["history"]
-    return {"command": " ".join(shlex.quote(c) for c in cmd[:-3]) + " ...", "chrf": scores["chrf"], "bleu": scores["bleu"],
+    shown = cmd[: cmd.index("--seed")]  # the seed is recorded beside it
+    return {"command": " ".join(shlex.quote(c) for c in shown), "chrf": scores["chrf"], "bleu": scores["bleu"],
             "seconds_per_epoch": sum(e["seconds"] for e in h) / len(h), "wall_seconds": time.perf_counter() - start,
             "alignment": scores.get("alignment"), "history": h, "train_log": log[:1]}
 
@@ -341,6 +342,8 @@ def main():
     p.add_argument("corpus", help="tab-separated pairs (source, target, anything else)")
     p.add_argument("--only", nargs="*", help=f"runs to (re)do: {', '.join([*TORCH, *SEQATTN])}, or the names of --run")
     p.add_argument("--run", nargs="*", default=[], metavar="NAME=ARGS", help="a seqattn run of your own: its train arguments")
+    p.add_argument("--torch", nargs="*", default=[], metavar="NAME=BASE,KEY=VALUE,...",
+                   help="a torch run of your own: one of the torch runs above with some of its recipe changed")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="*", default=[0])
     p.add_argument("--threads", type=int, default=1)
@@ -358,8 +361,17 @@ def main():
         name, _, rest = item.partition("=")
         custom[name] = shlex.split(rest)
     seqattn_runs = {**SEQATTN, **custom}
-    names = args.only or [*TORCH, *seqattn_runs]
-    unknown = [n for n in names if n not in TORCH and n not in seqattn_runs]
+    torch_runs = dict(TORCH)
+    for item in args.torch:
+        name, _, rest = item.partition("=")
+        base, *changes = rest.split(",")
+        spec = dict(TORCH[base])
+        for change in changes:
+            key, _, value = change.partition("=")
+            spec[key] = json.loads(value) if key not in ("model", "schedule") else value
+        torch_runs[name] = spec
+    names = args.only or [*torch_runs, *seqattn_runs]
+    unknown = [n for n in names if n not in torch_runs and n not in seqattn_runs]
     if unknown:
         raise SystemExit(f"unknown runs: {', '.join(unknown)}")
     corpus = corpus_name(args.corpus)
@@ -374,15 +386,19 @@ def main():
         seeds = {}
         for seed in args.seeds:
             print(f"{name}, seed {seed} ...", file=sys.stderr, flush=True)
-            if name in TORCH:
-                seeds[str(seed)] = run_torch(name, TORCH[name], paths, args.epochs, seed)
+            if name in torch_runs:
+                seeds[str(seed)] = run_torch(name, torch_runs[name], paths, args.epochs, seed)
             else:
                 seeds[str(seed)] = run_seqattn(name, seqattn_runs[name], paths, work, args.epochs, seed)
             print(f"  chrF {seeds[str(seed)]['chrf']:.2f}, BLEU {seeds[str(seed)]['bleu']:.2f}, "
                   f"{seeds[str(seed)]['seconds_per_epoch']:.1f} s/epoch", file=sys.stderr, flush=True)
         first = next(iter(seeds.values()))
-        results[name] = {k: first[k] for k in ("command", "recipe") if k in first}
-        results[name].update(epochs=args.epochs, threads=args.threads, seeds=seeds, summary=summarise(seeds))
+        entry = {k: first[k] for k in ("command", "recipe") if k in first}
+        before = results.get(name, {})
+        if all(before.get(k) == v for k, v in entry.items()) and before.get("epochs") == args.epochs:
+            seeds = {**before.get("seeds", {}), **seeds}  # the same run with more seeds: keep the earlier ones
+        results[name] = dict(entry, epochs=args.epochs, threads=args.threads, seeds=dict(sorted(seeds.items())),
+                             summary=summarise(seeds))
         with open(out, "w") as f:
             json.dump({"date": datetime.date.today().isoformat(), "corpus": args.corpus, "split": split, "machine": machine(),
                        "runs": results}, f, indent=1)
