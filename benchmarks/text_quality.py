@@ -1,7 +1,7 @@
 """Translation quality on real text: the ``seqattn`` command against the same models in torch, on
 one fixed split of a corpus.
 
-    python -m benchmarks.text_quality data/eng-fra-5k.tsv                      # every run below
+    python -m benchmarks.text_quality data/eng-fra-5k.tsv                      # the defaults against torch
     python -m benchmarks.text_quality data/eng-fra-5k.tsv --only torch-attention seqattn-attention
     python -m benchmarks.text_quality data/eng-fra-5k.tsv --run my-try="--reverse --batch-size 32"
     python -m benchmarks.text_quality data/eng-fra-5k.tsv --seeds 0 1 2       # each run with three seeds
@@ -46,29 +46,80 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
-# The torch references. "attention" is the chapter-8 recipe measured at the start of issue 25
-# (embedding 128, hidden 256, dot score, reversed source, Adam 1e-3 constant, clip 5, batch 64,
-# 2,000 pieces a side); the Transformer is seqattn's default size, trained the way seqattn trains
-# it (warm-up 200, cosine to a tenth, clip 1), at the same batch and pieces.
+# The torch references. "torch-attention" is the chapter-8 recipe measured at the start of issue
+# 25 (embedding 128, hidden 256, dot score, reversed source, Adam 1e-3 constant, clip 5, batch 64,
+# 2,000 pieces a side); "torch-transformer" is seqattn's default size trained the way seqattn
+# trained it before text pairs had a recipe of their own (warm-up 200, cosine to a tenth, clip 1),
+# at batch 64. The "-b32" runs are trained as seqattn's text recipe now trains its models.
+_ATT = dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=True, lr=1e-3,
+            schedule="constant", warmup=0, max_grad=5.0, feed=False)
+_TF = dict(model="transformer", hidden=128, heads=4, layers=2, ffn=512, dropout=0.1, batch_size=64, pieces=2000,
+           reverse=False, lr=1e-3, schedule="cosine", warmup=200, max_grad=1.0)
 TORCH = {
-    "torch-attention": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=True,
-                            lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=False),
-    "torch-attention-feed": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=True,
-                                 lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=True),
-    "torch-attention-forward": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000, reverse=False,
-                                    lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=False),
-    "torch-attention-forward-feed": dict(model="attention", wordvec=128, hidden=256, batch_size=64, pieces=2000,
-                                         reverse=False, lr=1e-3, schedule="constant", warmup=0, max_grad=5.0, feed=True),
-    "torch-transformer": dict(model="transformer", hidden=128, heads=4, layers=2, ffn=512, dropout=0.1, batch_size=64,
-                              pieces=2000, reverse=False, lr=1e-3, schedule="cosine", warmup=200, max_grad=1.0),
+    "torch-attention": _ATT,
+    "torch-attention-forward": dict(_ATT, reverse=False),
+    "torch-attention-feed": dict(_ATT, feed=True),
+    "torch-attention-forward-feed": dict(_ATT, reverse=False, feed=True),
+    "torch-attention-c2": dict(_ATT, lr=2e-3),
+    "torch-attention-b32-c2": dict(_ATT, lr=2e-3, batch_size=32),
+    "torch-transformer": _TF,
+    "torch-transformer-lr2": dict(_TF, lr=2e-3),
+    "torch-transformer-b32-lr2": dict(_TF, lr=2e-3, batch_size=32),
 }
 # seqattn runs: the arguments after `seqattn train --data train.tsv --test test.tsv --tokens subword`
+# ({test} stands for the test file). "seqattn-attention" and "seqattn-transformer" are the
+# defaults; every other run names each option that the text recipe sets, so that it measures the
+# same thing whatever the defaults are.
+_TR = ["--model", "attention", "--wordvec", "128", "--hidden", "256", "--batch-size", "64", "--vocab-size", "2000",
+       "--lr", "0.001", "--schedule", "constant"]  # the torch reference's recipe
+_LSTM = ["--model", "attention", "--wordvec", "128", "--hidden", "256", "--reverse", "--schedule", "constant"]
+_T64 = ["--model", "transformer", "--batch-size", "64"]
 SEQATTN = {
     "seqattn-attention": ["--model", "attention"],
     "seqattn-transformer": ["--model", "transformer"],
-    "seqattn-attention-torch-recipe": ["--model", "attention", "--wordvec", "128", "--hidden", "256", "--batch-size", "64",
-                                       "--vocab-size", "2000", "--reverse", "--schedule", "constant"],
+    # the defaults before text pairs had a recipe of their own (the book's file recipe)
+    "seqattn-attention-old-defaults": ["--model", "attention", "--wordvec", "16", "--batch-size", "128", "--lr", "0.001",
+                                       "--schedule", "cosine", "--no-reverse"],
+    "seqattn-transformer-old-defaults": ["--model", "transformer", "--batch-size", "128", "--lr", "0.001"],
+    # the attention model at the torch reference's recipe, and one change each
+    "seqattn-attention-torch-recipe": _TR + ["--reverse"],
+    "sa-fwd": _TR + ["--no-reverse"],
+    "sa-fwd-feed": _TR + ["--no-reverse", "--input-feeding"],
+    "sa-rev-feed": _TR + ["--reverse", "--input-feeding"],
+    "sa-fwd-bi": _TR + ["--no-reverse", "--bidirectional"],
+    "sa-rev-bi": _TR + ["--reverse", "--bidirectional"],
+    "sa-fwd-general": _TR + ["--no-reverse", "--score", "general"],
+    "sa-fwd-concat": _TR + ["--no-reverse", "--score", "concat"],
+    "sa-rev-cosine": _TR + ["--reverse", "--schedule", "cosine"],
+    "sa-rev-valid": _TR + ["--reverse", "--valid", "{test}"],  # trains on all of train.tsv
+    "sa-rev-drop2": _TR + ["--reverse", "--dropout", "0.2"],
+    "sa-rev-ls": _TR + ["--reverse", "--label-smoothing", "0.1"],
+    "sa-rev-b32": _TR + ["--reverse", "--batch-size", "32"],
+    "sa-rev-v500": _TR + ["--reverse", "--vocab-size", "500"],
+    "sa-rev-v1000": _TR + ["--reverse", "--vocab-size", "1000"],
+    "sa-rev-v8000": _TR + ["--reverse", "--vocab-size", "8000"],
+    "sa-rev-c2": _TR + ["--reverse", "--lr", "0.002"],
+    "sa-rev-cos2": _TR + ["--reverse", "--lr", "0.002", "--schedule", "cosine"],
+    "sa-rev-drop3-cos": _TR + ["--reverse", "--dropout", "0.3", "--schedule", "cosine", "--vocab-size", "8000"],
+    # rates and batches at the default pieces
+    "cand-lstm": _LSTM + ["--batch-size", "64", "--lr", "0.002"],
+    "lstm-c3": _LSTM + ["--batch-size", "64", "--lr", "0.003"],
+    "lstm-b32-c2": _LSTM + ["--batch-size", "32", "--lr", "0.002"],  # the text recipe
+    # the Transformer
+    "tf-b64": _T64 + ["--lr", "0.001", "--vocab-size", "2000"],
+    "tf-b64-valid": _T64 + ["--lr", "0.001", "--valid", "{test}"],
+    "tf-b32": ["--model", "transformer", "--batch-size", "32", "--lr", "0.001"],
+    "tf-b64-c": _T64 + ["--lr", "0.001", "--vocab-size", "2000", "--schedule", "constant"],
+    "tf-b64-lr2": _T64 + ["--lr", "0.002", "--vocab-size", "2000"],
+    "cand-tf": _T64 + ["--lr", "0.002"],
+    "tf-b64-c2": _T64 + ["--lr", "0.002", "--schedule", "constant"],
+    "tf-b32-lr2": ["--model", "transformer", "--batch-size", "32", "--lr", "0.002"],  # the Transformer's text recipe
 }
+
+
+# What a run without --only measures: the defaults against torch (the README's table).
+HEADLINE = ["torch-attention", "torch-attention-b32-c2", "torch-transformer", "torch-transformer-b32-lr2",
+            "seqattn-attention", "seqattn-transformer", "seqattn-attention-old-defaults", "seqattn-transformer-old-defaults"]
 
 
 def corpus_name(path):
@@ -109,6 +160,7 @@ def write_split(corpus, work, seed=2025, test_ratio=0.1):
 # --------------------------------------------------------------------------------- seqattn
 def run_seqattn(name, args, paths, work, epochs, seed):
     save = os.path.join(work, f"{name}-seed{seed}.npz")
+    args = [a.replace("{test}", paths["test"]) for a in args]
     cmd = ["seqattn", "train", "--data", paths["train"], "--test", paths["test"], "--tokens", "subword", *args,
            "--epochs", str(epochs), "--seed", str(seed), "--quiet", "--json", "--force", "--save", save]
     start = time.perf_counter()
@@ -337,10 +389,76 @@ def table(results):
     return "\n".join(lines)
 
 
+def picture(work, sentence, runs, path, seed=0):
+    """One attention map per seqattn run (its seed's checkpoint) of ``sentence`` -> PNG at ``path``."""
+    from seqattn.backend import to_device, to_numpy
+    from seqattn.models import attention_weights_of, load
+    from seqattn.plots import plot_attention
+
+    maps, srcs, outs, titles = [], [], [], []
+    for name in runs:
+        ck = load(os.path.join(work, f"{name}-seed{seed}.npz"))
+        model, codec = ck.model, ck.codec
+        x = to_device(codec.encode_sources([sentence]))
+        ys = model.generate(x, codec.start_id, codec.sample_size, stop_id=codec.stop_id)
+        w = to_numpy(attention_weights_of(model, x, ys, codec.start_id))[0]
+        out = codec.decode_chars(to_numpy(ys)[0])
+        maps.append(codec.reading_order(w[: len(out)], sentence))
+        srcs.append(codec.source_chars(sentence))
+        outs.append(out)
+        titles.append(f"{name}: {codec.decode(to_numpy(ys))[0]}")
+    plot_attention(maps, srcs, outs, path, titles=titles)
+
+
+def time_feeding(paths, rounds=15, batch_size=64):
+    """A training step and a greedy decoding of one batch of the corpus, for the attention model at
+    the text recipe's sizes with and without input feeding, alternately -> medians in seconds."""
+    import statistics
+
+    import numpy as np
+
+    from seqattn.data import load_dataset
+    from seqattn.models import AttentionSeq2seq
+    from seqattn.optim import Adam, clip_grads
+
+    data = load_dataset(path=paths["train"], test_ratio=0.0, reverse=True, tokens="subword")
+    c, d = data.codec, data.train
+    rows = np.argsort((d.t != c.pad_id).sum(1))[len(d.t) // 2 :][:batch_size]  # a batch of middle to long pairs
+    ls, lt = int((d.x[rows] != c.pad_id).sum(1).max()), int((d.t[rows] != c.pad_id).sum(1).max())
+    xs, ts = d.x[rows, :ls], d.t[rows, :lt]
+    models = {f: AttentionSeq2seq(len(c.vocab), 128, 256, input_feeding=f, pad_id=c.pad_id, seed=0,
+                                  target_vocab_size=len(c.target_vocab)) for f in (False, True)}
+    opts = {f: Adam(0.002) for f in models}
+
+    def step(f):
+        m = models[f]
+        m.forward(xs, ts)
+        m.backward()
+        clip_grads(m.grads, 5.0)
+        opts[f].update(m.params, m.grads)
+
+    def generate(f):
+        models[f].generate(xs, c.start_id, c.sample_size, stop_id=c.stop_id)
+
+    out = {"shape": {"N": len(rows), "Ts": ls, "Tt": lt - 1, "V": len(c.target_vocab)}}
+    for name, fn in (("step", step), ("generate", generate)):
+        for f in models:
+            fn(f)
+        times = {f: [] for f in models}
+        for _ in range(rounds):
+            for f in models:
+                start = time.perf_counter()
+                fn(f)
+                times[f].append(time.perf_counter() - start)
+        out[name] = {"plain": statistics.median(times[False]), "input_feeding": statistics.median(times[True])}
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(prog="python -m benchmarks.text_quality", description=__doc__.split("\n\n")[0])
     p.add_argument("corpus", help="tab-separated pairs (source, target, anything else)")
-    p.add_argument("--only", nargs="*", help=f"runs to (re)do: {', '.join([*TORCH, *SEQATTN])}, or the names of --run")
+    p.add_argument("--only", nargs="*", help=f"runs to (re)do (default: {', '.join(HEADLINE)}): any of {', '.join([*TORCH, *SEQATTN])}, "
+                   "the names of --run and --torch, or 'all'")
     p.add_argument("--run", nargs="*", default=[], metavar="NAME=ARGS", help="a seqattn run of your own: its train arguments")
     p.add_argument("--torch", nargs="*", default=[], metavar="NAME=BASE,KEY=VALUE,...",
                    help="a torch run of your own: one of the torch runs above with some of its recipe changed")
@@ -349,6 +467,10 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default=os.path.join("runs", "text-quality"), help="where the split and checkpoints go")
     p.add_argument("--results", default=os.path.join(HERE, "results"), help="where the JSON and the table go")
+    p.add_argument("--time-feeding", action="store_true",
+                   help="instead of training: time a training step and a decoding with and without input feeding")
+    p.add_argument("--picture", nargs="+", metavar=("PNG", "SENTENCE RUN"),
+                   help="instead of training: draw the attention of the runs named (their seed-0 checkpoints) on a sentence")
     args = p.parse_args()
     os.environ.update({v: str(args.threads) for v in THREAD_VARS})
     import torch
@@ -370,13 +492,27 @@ def main():
             key, _, value = change.partition("=")
             spec[key] = json.loads(value) if key not in ("model", "schedule") else value
         torch_runs[name] = spec
-    names = args.only or [*torch_runs, *seqattn_runs]
+    names = [*torch_runs, *seqattn_runs] if args.only == ["all"] else args.only or HEADLINE
     unknown = [n for n in names if n not in torch_runs and n not in seqattn_runs]
     if unknown:
         raise SystemExit(f"unknown runs: {', '.join(unknown)}")
     corpus = corpus_name(args.corpus)
     work = os.path.join(args.work, corpus)
+    if args.picture:
+        png, sentence, *runs = args.picture
+        picture(work, sentence, runs, png)
+        print(png)
+        return
     paths, split = write_split(args.corpus, work)
+    if args.time_feeding:
+        timing = time_feeding(paths)
+        with open(os.path.join(args.results, f"feeding-{corpus}.json"), "w") as f:
+            json.dump({"date": datetime.date.today().isoformat(), "threads": args.threads, "machine": machine(), **timing}, f, indent=1)
+        for k in ("step", "generate"):
+            t = timing[k]
+            print(f"{k}: {t['plain'] * 1e3:.1f} ms, with input feeding {t['input_feeding'] * 1e3:.1f} ms "
+                  f"({t['input_feeding'] / t['plain']:.2f}x) at {timing['shape']}")
+        return
     out = os.path.join(args.results, f"text-quality-{corpus}.json")
     results = {}
     if os.path.exists(out):
