@@ -69,8 +69,8 @@ def _parser():
                    f"trained on the training split; needs the [text] extra) (default {data_default('tokens')})")
     t.add_argument("--lower", action="store_true", default=None, help="lower-case word and subword tokens (default "
                    f"{data_default('lower')})")
-    t.add_argument("--vocab-size", type=int, help=f"subword pieces per side (default {data_default('vocab_size')}; fewer "
-                   "if the data has fewer)")
+    t.add_argument("--vocab-size", type=int, help=f"subword pieces per side (default {data_default('vocab_size')} at most: "
+                   "sentencepiece stops where the data supports fewer)")
     t.add_argument("--subword-type", choices=SUBWORD_TYPES, help=f"unigram or bpe (default {data_default('subword_type')})")
     t.add_argument("--min-count", type=int, help=f"tokens seen fewer times become <unk> (default {data_default('min_count')})")
     t.add_argument("--max-vocab", type=int, help="keep at most this many of the most frequent tokens per side (default: all)")
@@ -86,8 +86,8 @@ def _parser():
             t.add_argument(flag, dest=key, action="store_true", default=None, help=helptext)
         else:
             t.add_argument(flag, dest=key, type=type(default), choices=choices, help=helptext)
-    t.add_argument("--reverse", action="store_true", default=None, help=f"reverse the source sequences, the book's trick "
-                   f"(default {describe_default('reverse')})")
+    t.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None, help=f"reverse the source sequences, "
+                   f"the book's trick (default {describe_default('reverse')})")
     t.add_argument("--epochs", type=int, help=f"epochs to train (default {describe_default('epochs')})")
     t.add_argument("--batch-size", type=int, help=f"pairs per update (default {describe_default('batch_size')})")
     t.add_argument("--hidden", type=int, help=f"LSTM width, or the Transformer's d_model (default {describe_default('hidden')})")

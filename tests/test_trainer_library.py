@@ -68,8 +68,8 @@ def test_the_librarys_recipe_trains_as_the_command(pairs, tmp_path, model):
     ckpt = tmp_path / "m.npz"
     assert main(["train", "--data", str(pairs), "--model", model, "--epochs", "1", "--quiet", "--save", str(ckpt)]) == 0
     command = read(ckpt)[1]["trainer"]
-    d = load_dataset(path=pairs)
-    opts = recipe(model)
+    opts = recipe(model, text=True)  # the pairs are tab-separated text: their recipe
+    d = load_dataset(path=pairs, reverse=opts.reverse)
     trainer = Trainer(opts.make_model(d.codec), opts.make_optimizer(), codec=d.codec, **opts.trainer_options())
     trainer.save(tmp_path / "lib.npz")
     library = read(tmp_path / "lib.npz")[1]["trainer"]

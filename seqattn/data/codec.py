@@ -28,7 +28,7 @@ from .text import (
 )
 from .tasks import EXAMPLES, INPUT_PROBLEMS, TASKS
 from .tokens import (
-    JOINER, SUBWORD_TYPES, TOKENS, CharTokens, least_tokens, make_tokens, require, tokens_from_meta,
+    JOINER, SUBWORD_PIECES, SUBWORD_TYPES, TOKENS, CharTokens, least_tokens, make_tokens, require, tokens_from_meta,
 )
 from .vocab import Vocab
 
@@ -77,7 +77,7 @@ class Codec:
             raise ValueError("the source and target vocabularies must give <pad> the same id")
 
     @classmethod
-    def fit(cls, srcs, tgts, format, reverse=False, *, tokens="char", lower=False, vocab_size=8000,
+    def fit(cls, srcs, tgts, format, reverse=False, *, tokens="char", lower=False, vocab_size=SUBWORD_PIECES,
             subword_type="unigram", min_count=1, max_vocab=None, columns=(0, 1), seed=0):
         """A codec fitted on the texts of training pairs: vocabularies (and for ``tokens="subword"``
         a sentencepiece model per side, of about ``vocab_size`` pieces) and widths from them.
