@@ -127,6 +127,8 @@ def _short(text, width=90):
 
 
 def kind(data, name):
+    if data.get("kind") == "text-quality":
+        return "text-quality"
     if "rows" in data and data["rows"] and "config" in data["rows"][0]:
         return "ranks"
     if "rows" in data:
@@ -175,6 +177,14 @@ def build():
             what = data.get("what") or f"`python -m benchmarks.ab`, before {data.get('before')}, after {data.get('after')}"
             sections.append(f"## {name}\n\n{what.rstrip('.')}. Machine: {machine_text(data.get('machine'))}; "
                             f"{data.get('threads', 1)} thread.\n\n{_ab_table(data)}")
+            what = _short(what)
+        elif k == "text-quality":
+            from .text_quality import feeding_text, table as quality_table  # its own table, written once
+
+            what = data["what"]
+            feeding = f"\n\n{feeding_text(data['feeding'])}" if data.get("feeding") else ""
+            sections.append(f"## {name}\n\n{what} Machine: {machine_text(data.get('machine'))}; {data.get('date', '')}.\n\n"
+                            f"{quality_table(data['runs'])}{feeding}")
             what = _short(what)
         else:
             what = data.get("what") or "training runs of the command, with their histories"

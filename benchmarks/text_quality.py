@@ -105,6 +105,8 @@ SEQATTN = {
     "cand-lstm": _LSTM + ["--batch-size", "64", "--lr", "0.002"],
     "lstm-c3": _LSTM + ["--batch-size", "64", "--lr", "0.003"],
     "lstm-b32-c2": _LSTM + ["--batch-size", "32", "--lr", "0.002"],  # the text recipe
+    "lstm-b32-c2-forward": ["--model", "attention", "--wordvec", "128", "--hidden", "256", "--schedule", "constant",
+                            "--batch-size", "32", "--lr", "0.002", "--no-reverse"],  # the text recipe, not reversed
     # the Transformer
     "tf-b64": _T64 + ["--lr", "0.001", "--vocab-size", "2000"],
     "tf-b64-valid": _T64 + ["--lr", "0.001", "--valid", "{test}"],
@@ -173,7 +175,7 @@ def run_seqattn(name, args, paths, work, epochs, seed):
     scores = json.loads(ev.stdout.strip().splitlines()[-1])
     log = [ln for ln in out.stderr.splitlines() if " on " in ln and "training" in ln]
     h = result["history"]
-    shown = cmd[: cmd.index("--seed")]  # the seed is recorded beside it
+    shown = [os.path.basename(c) if c in paths.values() else c for c in cmd[: cmd.index("--seed")]]  # the seed is recorded beside it
     return {"command": " ".join(shlex.quote(c) for c in shown), "chrf": scores["chrf"], "bleu": scores["bleu"],
             "seconds_per_epoch": sum(e["seconds"] for e in h) / len(h), "wall_seconds": time.perf_counter() - start,
             "alignment": scores.get("alignment"), "history": h, "train_log": log[:1]}
@@ -410,7 +412,7 @@ def picture(work, sentence, runs, path, seed=0):
     plot_attention(maps, srcs, outs, path, titles=titles)
 
 
-def time_feeding(paths, rounds=15, batch_size=64):
+def time_feeding(paths, rounds=21):
     """A training step and a greedy decoding of one batch of the corpus, for the attention model at
     the text recipe's sizes with and without input feeding, alternately -> medians in seconds."""
     import statistics
@@ -420,21 +422,25 @@ def time_feeding(paths, rounds=15, batch_size=64):
     from seqattn.data import load_dataset
     from seqattn.models import AttentionSeq2seq
     from seqattn.optim import Adam, clip_grads
+    from seqattn.options import RECIPES
+
+    r = RECIPES["text"]
+    batch_size = r["batch_size"]
 
     data = load_dataset(path=paths["train"], test_ratio=0.0, reverse=True, tokens="subword")
     c, d = data.codec, data.train
     rows = np.argsort((d.t != c.pad_id).sum(1))[len(d.t) // 2 :][:batch_size]  # a batch of middle to long pairs
     ls, lt = int((d.x[rows] != c.pad_id).sum(1).max()), int((d.t[rows] != c.pad_id).sum(1).max())
     xs, ts = d.x[rows, :ls], d.t[rows, :lt]
-    models = {f: AttentionSeq2seq(len(c.vocab), 128, 256, input_feeding=f, pad_id=c.pad_id, seed=0,
+    models = {f: AttentionSeq2seq(len(c.vocab), r["wordvec"], r["hidden"], input_feeding=f, pad_id=c.pad_id, seed=0,
                                   target_vocab_size=len(c.target_vocab)) for f in (False, True)}
-    opts = {f: Adam(0.002) for f in models}
+    opts = {f: Adam(r["lr"]) for f in models}
 
     def step(f):
         m = models[f]
         m.forward(xs, ts)
         m.backward()
-        clip_grads(m.grads, 5.0)
+        clip_grads(m.grads, r["max_grad"])
         opts[f].update(m.params, m.grads)
 
     def generate(f):
@@ -504,20 +510,23 @@ def main():
         print(png)
         return
     paths, split = write_split(args.corpus, work)
-    if args.time_feeding:
-        timing = time_feeding(paths)
-        with open(os.path.join(args.results, f"feeding-{corpus}.json"), "w") as f:
-            json.dump({"date": datetime.date.today().isoformat(), "threads": args.threads, "machine": machine(), **timing}, f, indent=1)
-        for k in ("step", "generate"):
-            t = timing[k]
-            print(f"{k}: {t['plain'] * 1e3:.1f} ms, with input feeding {t['input_feeding'] * 1e3:.1f} ms "
-                  f"({t['input_feeding'] / t['plain']:.2f}x) at {timing['shape']}")
-        return
     out = os.path.join(args.results, f"text-quality-{corpus}.json")
-    results = {}
+    results, feeding = {}, None
     if os.path.exists(out):
         with open(out) as f:
-            results = json.load(f)["runs"]
+            kept = json.load(f)
+        results, feeding = kept["runs"], kept.get("feeding")
+
+    def save():
+        with open(out, "w") as f:
+            json.dump({"date": datetime.date.today().isoformat(), "kind": "text-quality", "what": describe(args.corpus, split),
+                       "corpus": args.corpus, "split": split, "machine": machine(), "runs": results, "feeding": feeding},
+                      f, indent=1)
+
+    if args.time_feeding:
+        feeding = dict(time_feeding(paths), threads=args.threads, date=datetime.date.today().isoformat())
+        print(feeding_text(feeding))
+        names = []  # nothing to train
     for name in names:
         seeds = {}
         for seed in args.seeds:
@@ -535,14 +544,33 @@ def main():
             seeds = {**before.get("seeds", {}), **seeds}  # the same run with more seeds: keep the earlier ones
         results[name] = dict(entry, epochs=args.epochs, threads=args.threads, seeds=dict(sorted(seeds.items())),
                              summary=summarise(seeds))
-        with open(out, "w") as f:
-            json.dump({"date": datetime.date.today().isoformat(), "corpus": args.corpus, "split": split, "machine": machine(),
-                       "runs": results}, f, indent=1)
-    md = table(results)
-    with open(os.path.join(args.results, f"text-quality-{corpus}.md"), "w") as f:
-        f.write(f"{args.corpus}: {split['train_pairs']} training pairs, {split['test_pairs']} test pairs "
-                f"({split['test_sources']} source sentences never seen in training); greedy decoding, sacrebleu chrF and BLEU.\n\n{md}\n")
-    print(md)
+        save()  # after every run: a long sweep keeps what it has done
+    save()
+    if os.path.abspath(args.results) == os.path.join(HERE, "results"):
+        from . import index
+
+        index.main()  # the results' README shows the table
+    print(table(results))
+
+
+def feeding_text(t):
+    """The input-feeding timing in one sentence."""
+    shape = ", ".join(f"{k} {v:,}" for k, v in t["shape"].items())
+    return (f"Input feeding at the text recipe's sizes ({shape}), {t['threads']} thread, alternating medians: a training step "
+            f"{t['step']['plain'] * 1e3:.1f} ms without, {t['step']['input_feeding'] * 1e3:.1f} ms with "
+            f"({t['step']['input_feeding'] / t['step']['plain']:.2f}x); greedy decoding of the batch "
+            f"{t['generate']['plain'] * 1e3:.1f} ms and {t['generate']['input_feeding'] * 1e3:.1f} ms "
+            f"({t['generate']['input_feeding'] / t['generate']['plain']:.2f}x).")
+
+
+def describe(corpus, split):
+    """What a results file holds, in one paragraph."""
+    inside = os.path.abspath(corpus).startswith(ROOT + os.sep)
+    corpus = os.path.relpath(os.path.abspath(corpus), ROOT) if inside else os.path.basename(corpus)
+    return (f"`python -m benchmarks.text_quality {corpus}`: translation quality, {split['train_pairs']:,} "
+            f"training pairs and {split['test_pairs']:,} test pairs ({split['test_sources']:,} source sentences never seen "
+            "in training), greedy decoding, sacrebleu chrF and BLEU of each run (the mean over its seeds, each seed's "
+            "chrF in brackets), seconds per training epoch, and the attention's alignment on the test pairs.")
 
 
 if __name__ == "__main__":
