@@ -5,10 +5,19 @@ tests also train in one process.
                                                   on per-rank means; each rank saves its weights
     python tests/mpi_worker.py raise|stall|nan ARGS...   rank 1 fails in the way named, inside
                                                   ``seqattn train ARGS...``
+    python tests/mpi_worker.py killed|gone ARGS...  rank 1 is killed (SIGKILL), or exits with status
+                                                  0, before it joins; rank 0 runs ``seqattn train``
+    python tests/mpi_worker.py slow|stopped ARGS...  rank 0 prepares the run slowly (SLOW seconds),
+                                                  or stops itself (SIGSTOP) while it prepares
+
+With SEQATTN_TEST_OUT set, rank 0 writes ``starting`` there when it enters MPI's start, and rank 1
+writes ``waiting`` (its pid) when it begins to wait for rank 0's preparation and ``waited`` (the
+wall and CPU seconds of that wait) when it ends.
 """
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -21,6 +30,7 @@ from seqattn.packed import flat
 from seqattn.trainer import Trainer
 
 BATCH = 16
+SLOW = 4  # seconds rank 0 takes to prepare a slow run
 
 
 def _words(n, seed):
@@ -71,11 +81,60 @@ def equal(out):
     np.save(os.path.join(out, f"means-{comm.rank}.npy"), flat(means.model.params)[0])
 
 
+def _mark(name, text):
+    out = os.environ.get("SEQATTN_TEST_OUT")
+    if out:
+        with open(os.path.join(out, name), "w") as f:
+            f.write(text)
+
+
+def startup(kind, rank):
+    """The faults of a job's start (see the module's text)."""
+    from seqattn import runs
+    from seqattn.distributed import mpi
+
+    if rank == "1" and kind == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if rank == "1" and kind == "gone":
+        sys.exit(0)
+    if rank == "0":
+        init = mpi._init_without_the_gil
+
+        def marked():
+            _mark("starting", "")
+            return init()
+
+        mpi._init_without_the_gil = marked
+    if rank == "0" and kind in ("slow", "stopped"):
+        prepare = runs.prepare
+
+        def slowly(args, say):
+            if kind == "stopped":
+                os.kill(os.getpid(), signal.SIGSTOP)
+            time.sleep(SLOW)
+            return prepare(args, say)
+
+        runs.prepare = slowly
+    if rank == "1":
+        wait = mpi.MpiCommunicator._wait_for
+
+        def timed(self, root):
+            _mark("waiting", str(os.getpid()))
+            wall, cpu = time.monotonic(), time.process_time()
+            wait(self, root)
+            _mark("waited", json.dumps([time.monotonic() - wall, time.process_time() - cpu]))
+
+        mpi.MpiCommunicator._wait_for = timed
+
+
 def fault(kind, argv):
-    """Rank 1 fails as ``kind`` says at its third step (``nan``: its loss, from epoch 2 on)."""
+    """Rank 1 fails as ``kind`` says at its third step (``nan``: its loss, from epoch 2 on), or
+    the job's start goes wrong as ``kind`` says (``startup``)."""
     from seqattn.cli import main
 
-    if os.environ.get("PMI_RANK") == "1":
+    if kind in ("killed", "gone", "slow", "stopped"):
+        startup(kind, os.environ.get("PMI_RANK"))
+    elif os.environ.get("PMI_RANK") == "1":
         step, calls = Trainer.step, []
 
         def failing(self, x, t, weight=1.0):

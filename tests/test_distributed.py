@@ -7,6 +7,7 @@ takes to end are generous liveness bounds, not timings."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -93,6 +94,37 @@ def test_a_failure_in_a_shared_or_agreed_step_ends_every_rank_alike():
             return type(exc).__name__, str(exc)
 
     assert run_ranks(3, agree) == [("PeerError", "rank 2 of 3: division by zero")] * 2 + [("ZeroDivisionError", "division by zero")]
+
+
+def test_the_watchdog_ends_a_wait_that_hears_nothing_for_the_timeout_and_takes_ctrl_c_in_mpis_start(capsys):
+    """A watched wait that lasts longer than the timeout ends the job with a line naming the wait;
+    one that hears from the others (``alive``) as often as it needs does not. While MPI starts,
+    the main thread runs no Python, so Ctrl-C is taken by the watchdog's thread."""
+    from seqattn.distributed.watchdog import FAULT, INTERRUPTED, Watchdog
+
+    ended = []
+    dog = Watchdog("rank 1 of 2", timeout=0.4, end=ended.append)
+    with dog.watch("rank 0's preparation of the run", "rank 0 stopped answering"):
+        for _ in range(12):
+            time.sleep(0.1)
+            dog.alive()
+    assert ended == []
+    with dog.watch("the gradient all-reduce"):
+        time.sleep(1.5)
+    assert ended and set(ended) == {FAULT}
+    assert ("seqattn: rank 1 of 2 waited more than 0.4 s in the gradient all-reduce: another rank stalled or died; "
+            "ending the job (--dist-timeout)") in capsys.readouterr().err
+
+    ended.clear()
+    dog = Watchdog("rank 0 of 2", timeout=None, end=ended.append)
+    with pytest.raises(KeyboardInterrupt):  # Python's own handling, once the main thread runs Python again
+        with dog.starting("the start of MPI", "another rank never joined"):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)
+    deadline = time.monotonic() + 5
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ended == [INTERRUPTED] and "rank 0 of 2 was interrupted while the ranks joined" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------- threads
@@ -432,3 +464,106 @@ def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tm
             proc.kill()
     assert proc.returncode not in (0, 124) and "interrupted" in err, err[-2000:]
     assert read(save)[1]["trainer"]["epoch"] >= 1
+
+
+# ------------------------------------------------------------------ MPI, the start of a job
+
+
+def _launch(ranks, cwd=None, env=None, wait=True):
+    """``timeout 120 mpiexec`` with one ``-n 1 [-env K V] python ARGS`` per rank, so that each rank
+    may run another command -> (result, seconds), or the process when ``wait`` is false."""
+    command = ["timeout", "120", MPIEXEC]
+    for i, (args, rank_env) in enumerate(ranks):
+        command += [":"] * (i > 0) + ["-n", "1"] + [w for k, v in rank_env.items() for w in ("-env", k, v)]
+        command += [sys.executable, *args]
+    start = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env=dict(os.environ, **(env or {})))
+    if not wait:
+        return proc
+    try:
+        out, err = proc.communicate(timeout=150)
+    finally:
+        _stop(proc)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), time.monotonic() - start
+
+
+def _stop(proc):
+    """End a launch that is still running (SIGTERM reaches the ranks through timeout and mpiexec)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+NEVER_JOINED = "rank 0 of 2 waited more than 3 s in the start of MPI: another rank never joined"
+
+
+@mpi
+@pytest.mark.parametrize("case", ["a bad flag", "an import error", "--distributed off", "killed"])
+def test_a_rank_that_never_joins_ends_the_job(tmp_path, corpus, case):
+    """Rank 1 ends before it starts MPI (the launcher sees no fault in that, and rank 0 would wait
+    in MPI's start for ever): a refused flag, a numpy that cannot be imported on its machine,
+    --distributed off (it trains alone and ends well), or SIGKILL. Rank 0 ends the job after
+    --dist-timeout with a line that says why, and a failing status; a generous bound on liveness."""
+    train = ["-m", "seqattn", "train", "--data", corpus, *TRAIN, "--epochs", "1", "--log", "none", "--dist-timeout", "3"]
+    rank0, rank1, env1 = [*train, "--save", str(tmp_path / "m.npz")], [*train, "--save", str(tmp_path / "m1.npz")], {}
+    if case == "a bad flag":
+        rank1.append("--bogus")
+    elif case == "an import error":
+        (tmp_path / "broken").mkdir()
+        (tmp_path / "broken" / "numpy.py").write_text('raise ImportError("numpy is broken on this machine")\n')
+        env1 = {"PYTHONPATH": str(tmp_path / "broken")}
+    elif case == "--distributed off":
+        rank1 += ["--distributed", "off"]
+    else:
+        rank1 = [WORKER, "killed", *rank1[2:]]
+    r, seconds = _launch([(rank0, {}), (rank1, env1)])
+    assert r.returncode not in (0, 124), r.stderr[-2000:]
+    if case != "killed":  # the launcher ends a job whose rank was killed, and says so itself
+        assert NEVER_JOINED in r.stderr and r.stderr.count("seqattn: rank 0") == 1, r.stderr[-2000:]
+    assert seconds < 60
+    assert not (tmp_path / "m.npz").exists()
+
+
+@mpi
+def test_ctrl_c_ends_a_rank_that_waits_for_the_others_to_join(tmp_path, corpus):
+    """Rank 1 exits (status 0) before it joins; rank 0 waits in MPI's start, where Python cannot act
+    on a signal. One Ctrl-C (SIGINT to the launcher, which passes it on) ends the job at once, far
+    within --dist-timeout's 600 s."""
+    train = [WORKER, "gone", "train", "--data", corpus, *TRAIN, "--save", str(tmp_path / "m.npz")]
+    proc = _launch([(train, {})] * 2, env={"SEQATTN_TEST_OUT": str(tmp_path)}, wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "starting").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "starting").exists(), "rank 0 never began MPI's start"
+        time.sleep(1)  # inside it
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        _stop(proc)
+    assert proc.returncode not in (0, 124) and "rank 0 of 2 was interrupted while the ranks joined" in err, err[-2000:]
+
+
+@mpi
+def test_the_others_wait_for_a_long_preparation_asleep_and_end_the_job_when_rank_0_stops(tmp_path, corpus):
+    """Rank 0 prepares the run (reads, checks, fits) with no bound on the time, and its heartbeat
+    keeps the others waiting past --dist-timeout; they wait asleep, not spinning in MPI. When rank
+    0 stops (SIGSTOP) while it prepares, they end the job after --dist-timeout."""
+    train = [WORKER, "slow", "train", "--data", corpus, *TRAIN, "--epochs", "1", "--log", "none", "--dist-timeout", "1"]
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    r, _ = _launch([(train + ["--save", str(slow / "m.npz")], {})] * 2, env={"SEQATTN_TEST_OUT": str(slow)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    wall, cpu = json.loads((slow / "waited").read_text())
+    assert wall > mpi_worker.SLOW - 1 and cpu < 0.2 * wall, (wall, cpu)
+
+    train[1] = "stopped"
+    r, seconds = _launch([(train + ["--save", str(tmp_path / "m.npz")], {})] * 2)
+    assert r.returncode not in (0, 124), r.stderr[-2000:]
+    assert "rank 1 of 2 waited more than 1 s in rank 0's preparation of the run: rank 0 stopped answering" in r.stderr
+    assert seconds < 60

@@ -6,7 +6,9 @@ mpi4py, imported only then, and on the cupy backend NCCL for the device arrays, 
 rank of a machine. The Trainer takes it: ``Trainer(model, optimizer, comm=world())``.
 
 An exception that escapes any rank of an MPI world ends the whole job (``MPI_Abort`` from the
-exception hook), so a dead rank never leaves the others waiting.
+exception hook), so a dead rank never leaves the others waiting; a rank that waits longer than
+``timeout`` for the others, from MPI's start on (a rank that never joined, one that stalled),
+ends the job too.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = ["ONE", "Communicator", "DistributedError", "PeerError", "Launch", "de
 def world(mode="auto", timeout=DEFAULT_TIMEOUT, device=True, env=None):
     """This process's communicator. ``mode``: "auto" (MPI when a launcher started several
     processes) or "off" (one process, whatever the launcher). ``timeout``: seconds a rank may
-    wait for the others in training before the job is ended (None: forever). ``device``: on the
+    wait for the others, from MPI's start on, before the job is ended (None: forever). ``device``: on the
     cupy backend, take this rank's GPU and NCCL for device arrays (the command first agrees on the
     backend with ``device=False``)."""
     global _host, _device
@@ -43,13 +45,14 @@ def world(mode="auto", timeout=DEFAULT_TIMEOUT, device=True, env=None):
         if launch is None or not launch.several:
             return ONE
         try:
-            from .mpi import MpiCommunicator
+            from .mpi import start
+
+            _host = start(timeout, launch.launcher, launch.rank, launch.size)  # bounded by timeout: see mpi.start
         except ImportError as exc:
             raise everywhere(DistributedError(
                 f"{launch.launcher} started this process as rank {launch.rank} of {launch.size or 'several'}, but "
                 f"mpi4py cannot be imported ({exc}): {install_hint('mpi')} (or mpi4py built for your MPI), "
                 "or run one process with --distributed off")) from None
-        _host = MpiCommunicator(timeout=timeout, launcher=launch.launcher)
         if _host.size > 1:
             _abort_on_uncaught_exceptions(_host)
     _host.timeout = timeout
