@@ -267,7 +267,9 @@ _RECORD = {"loss": None, "accuracy": 1, "bleu": 100, "chrf": 100, "lr": None, "s
 
 def _check_trainer_meta(t):
     """The Trainer's state (``Trainer.save``): every field it writes, of its type and in its range;
-    only ``max_grad`` (no clipping) and the schedule's ``total`` (not yet trained) may be null."""
+    only ``max_grad`` (no clipping) and the schedule's ``total`` (not yet trained) may be null, and
+    ``epochs`` (the epoch the run trains up to), ``patience`` and ``keep_best``, which earlier
+    checkpoints lack, may be absent or null."""
     epochs = t.int("epoch", 0, 10**7)
     history = t.list("history", of=dict, length=epochs)
     for k in range(len(history)):
@@ -287,6 +289,23 @@ def _check_trainer_meta(t):
     schedule.int("warmup", 0, 2**53)
     schedule.int("total", 1, 2**53, null=True, present=True)
     schedule.number("floor", 0, 1)
+    t.int("epochs", 1, 10**7, null=True)
+    t.int("patience", 1, 10**7, null=True)
+    t.bool("keep_best", null=True)
+
+
+def run_epochs(meta):
+    """The epoch that the run saved in ``meta`` (a checked meta) trains up to, or None where it
+    cannot be known. Earlier checkpoints (0.3.0's among them) do not record it; theirs is read
+    from the schedule's total, which ``Trainer.fit`` made the run's epochs times the updates of one
+    epoch (the optimizer's updates over the epochs finished)."""
+    trainer, optimizer = meta.get("trainer") or {}, meta.get("optimizer") or {}
+    if trainer.get("epochs") is not None:
+        return trainer["epochs"]
+    total, done, updates = (trainer.get("schedule") or {}).get("total"), trainer.get("epoch"), optimizer.get("iter")
+    if total and done and updates and updates % done == 0 and total % (updates // done) == 0:
+        return total // (updates // done)
+    return None
 
 
 def check_target(path, key, continuing=False, force=False, choose=None):

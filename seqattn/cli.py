@@ -88,7 +88,9 @@ def _parser():
             t.add_argument(flag, dest=key, type=type(default), choices=choices, help=helptext)
     t.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None, help=f"reverse the source sequences, "
                    f"the book's trick (default {describe_default('reverse')})")
-    t.add_argument("--epochs", type=int, help=f"epochs to train (default {describe_default('epochs')})")
+    t.add_argument("--epochs", type=int, help=f"the epoch to train up to (default {describe_default('epochs')}; with "
+                   "--resume, the resumed run's own, and another lengthens or shortens the run: a cosine or linear "
+                   "schedule is stretched to reach its floor at the new last epoch, from the resumed update on)")
     t.add_argument("--batch-size", type=int, help=f"pairs per update (default {describe_default('batch_size')})")
     t.add_argument("--hidden", type=int, help=f"LSTM width, or the Transformer's d_model (default {describe_default('hidden')})")
     t.add_argument("--wordvec", type=int, help=f"width of the LSTM models' embeddings (default {describe_default('wordvec')})")
@@ -107,9 +109,9 @@ def _parser():
     t.add_argument("--label-smoothing", type=float, help="train towards (1 - e) one-hot + e / V (default "
                    f"{describe_default('label_smoothing')})")
     t.add_argument("--keep-best", action="store_true", help="also keep the checkpoint of the best held-out score as "
-                   "NAME-best.npz: exact match, or chrF on text pairs (default off)")
+                   "NAME-best.npz: exact match, or chrF on text pairs (default off; with --resume, as the resumed run)")
     t.add_argument("--patience", type=int, help="stop after this many epochs without a better held-out score (exact "
-                   "match, or chrF on text pairs; default: never stop early)")
+                   "match, or chrF on text pairs; default: never stop early; with --resume, the resumed run's)")
     t.add_argument("--init", choices=["default", "book"], help="weight initialisation: 'book' is the book's (embeddings "
                    f"at 1/100 scale; default: {describe_default('init')})")
     t.add_argument("--seed", type=int, help=f"seed of the weights, batches and dropout (default {describe_default('seed')})")
@@ -121,9 +123,11 @@ def _parser():
                    "ranks when started by mpiexec, srun or another MPI launcher; off: this process alone")
     t.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS", help="end the job when a rank has waited "
                    "this long for the others, from their start on (a rank stalled, died or never joined; default 600)")
-    t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME-MODEL.npz)")
+    t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME-MODEL.npz; "
+                   "with --resume, the resumed file)")
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run: its options, "
-                   "vocabulary and data (--task or --data, --valid, --test, --examples) are taken unless given")
+                   "--epochs, vocabulary and data (--task or --data, --valid, --test, --examples) are taken unless given, "
+                   "so that --resume alone goes on as the run would have")
     t.add_argument("--force", action="store_true", help="overwrite an existing checkpoint at --save with a new run")
     t.add_argument("--plot", metavar="PATH.png", help="save the accuracy curve as this PNG (and the attention maps of "
                    "attention models as PATH-attention.png); a name not ending in .png is refused")
@@ -192,7 +196,7 @@ def cmd_train(args):
     longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, test) if p is not None)
     model = opts.make_model(codec, longest)
     trainer = Trainer(model, opts.make_optimizer(), **opts.trainer_options(), progress=not args.quiet, log=say,
-                      codec=codec, meta={"data": run.name, "source": run.source}, keep_best=run.best, patience=args.patience,
+                      codec=codec, meta={"data": run.name, "source": run.source}, keep_best=run.best, patience=run.patience,
                       scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
                       monitor="chrf" if run.text_scores else "accuracy", comm=comm)
     runlog = runs.run_log(args, run, opts) if comm.root else None  # rank 0 alone writes

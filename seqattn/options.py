@@ -125,7 +125,10 @@ def defaults(model, task=None, text=False):
 
 
 def checkpoint_options(meta):
-    """The options a checkpoint's meta records, by option name (absent ones left out)."""
+    """The options a checkpoint's meta records, by option name (absent ones left out); ``epochs``
+    is the epoch its run trains up to."""
+    from .checkpoint import run_epochs
+
     config, trainer, optim, codec = (meta.get(k) or {} for k in ("config", "trainer", "optimizer", "codec"))
     schedule = trainer.get("schedule") or {}
     found = {"model": config.get("model"), "init": config.get("init"), "reverse": codec.get("reverse"),
@@ -134,7 +137,7 @@ def checkpoint_options(meta):
              "optimizer": str(optim.get("name", "")).lower() or None, "lr": trainer.get("base_lr", optim.get("lr")),
              "beta1": optim.get("beta1"), "beta2": optim.get("beta2"), "schedule": schedule.get("name"),
              "warmup": schedule.get("warmup"), "lr_floor": schedule.get("floor"),
-             "label_smoothing": trainer.get("label_smoothing")}
+             "label_smoothing": trainer.get("label_smoothing"), "epochs": run_epochs(meta)}
     cls = MODELS.get(config.get("model"))
     if cls is not None:
         found.update({k: config.get(arg) for k, arg in cls.sizes.items()})
@@ -188,7 +191,7 @@ def resolve(given, task=None, resumed=None, text=False):
     """``given``: option -> value, None where not given -> (Options, the options taken from the
     resumed checkpoint's ``meta``). ``text``: the data are tab-separated pairs (their recipe).
     Refuses, as OptionError, an option the model does not take, a resumed run's option that
-    differs, and a value out of range."""
+    differs (but ``epochs``, which lengthens or shortens the run), and a value out of range."""
     resumed = resumed or {}
     theirs = checkpoint_options(resumed) if resumed else {}
     model = given.get("model") or theirs.get("model") or TRAINING["model"]
@@ -214,7 +217,9 @@ def resolve(given, task=None, resumed=None, text=False):
         if value is None and recorded is not None:
             taken.append(key)
         chosen[key] = value if value is not None else recorded if recorded is not None else d[key]
-    chosen["epochs"] = given.get("epochs") if given.get("epochs") is not None else d["epochs"]
+    if given.get("epochs") is None and theirs.get("epochs") is not None:  # a resumed run goes on to its own last epoch
+        taken.append("epochs")
+    chosen["epochs"] = next(e for e in (given.get("epochs"), theirs.get("epochs"), d["epochs"]) if e is not None)
     _check(chosen, given)
     cls.check_options({**{arg: chosen[k] for k, arg in cls.sizes.items()}, **{k: chosen[k] for k in cls.options if k in chosen}})
     return Options(**{k: chosen.get(k) for k in COMMON + ("epochs",)}, own={k: chosen[k] for k in cls.options if k in chosen}), taken

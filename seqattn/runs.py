@@ -4,6 +4,7 @@ The command (``seqattn.cli``) parses and reports; what it does is here."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ def outputs(args, opts, name):
     from .paths import Lock, check_distinct, check_writable, same_file
     from .runlog import log_paths
 
-    save = args.save or os.path.join("runs", f"{name}-{opts.model}.npz")
+    save = args.save or args.resume or os.path.join("runs", f"{name}-{opts.model}.npz")  # a resumed run goes on in its file
     check_target(save, "save", continuing=same_file(args.resume, save), force=args.force)
     best = None
     if args.keep_best:  # named after --save: another --save is the way to another name
@@ -157,6 +158,7 @@ class Run:
     text_scores: bool
     source: dict  # where the data came from (data.source.describe), for the checkpoint
     log: str | None  # the metrics log's path without .csv (None: no log)
+    patience: int | None  # epochs without a better score before stopping (None: never)
 
     def __getstate__(self):
         return {**self.__dict__, "codec": self.codec.to_meta()}
@@ -187,6 +189,7 @@ def prepare(args, say):
                                            "optimizer", "lr", "beta1", "beta2", "schedule", "warmup", "lr_floor",
                                            "label_smoothing", "epochs", *MODEL_FLAGS)}
     opts, taken = resolve(given, args.task, resumed, text=is_text(args, resumed))
+    taken += stopping(args, resumed)
     check_count("examples", args.examples)
     check_count("patience", args.patience, unit=" epoch")
     name = args.task or os.path.splitext(os.path.basename(args.data))[0]
@@ -205,6 +208,10 @@ def prepare(args, say):
         say("warning: --lr 0 leaves the weights as they are")
     if taken or data_taken:
         say(f"resuming {args.resume}: {', '.join(FLAGS[k] for k in data_taken + taken)} as in the checkpoint")
+    if resumed and "epochs" not in taken:
+        note = longer_or_shorter(opts, resumed, math.ceil(len(train) / opts.batch_size))
+        if note:
+            say(note)
     warn_unknown(say, codec, train, resumed)
     test_note = ""
     if len(valid) == 0:
@@ -216,7 +223,42 @@ def prepare(args, say):
         if "file" in record and record.get(key, {}).get("sha256") == record["file"]["sha256"]:
             say(f"warning: --{key} {getattr(args, key)} holds the very pairs of --data {args.data}, so {what} training pairs, "
                 "which inflates every score; give pairs held out from training")
-    return Run(opts, name, save, best, plot, attention, codec, train, valid, data.test, test_note, text_scores, record, log)
+    return Run(opts, name, save, best, plot, attention, codec, train, valid, data.test, test_note, text_scores, record, log,
+               args.patience)
+
+
+def stopping(args, resumed):
+    """A resumed run's --patience and --keep-best, where not given, as its checkpoint records them
+    (so that it stops, and keeps its best, as the uninterrupted run would) -> those taken."""
+    theirs, taken = (resumed or {}).get("trainer") or {}, []
+    if args.patience is None and theirs.get("patience") is not None:
+        args.patience = theirs["patience"]
+        taken.append("patience")
+    if not args.keep_best and theirs.get("keep_best"):
+        args.keep_best = True
+        taken.append("keep_best")
+    return taken
+
+
+def longer_or_shorter(opts, resumed, updates):
+    """What ``--epochs`` given on resuming does to the run (``updates``: of one epoch), in words,
+    or None where it changes nothing: the run ends at another epoch, and a cosine or linear
+    schedule, whose total is the run's updates, is stretched (or squeezed) to end there from the
+    resumed update on, so the rate goes on from another value."""
+    from .checkpoint import run_epochs
+    from .optim import Schedule
+
+    theirs, done = run_epochs(resumed), resumed["trainer"]["epoch"]
+    if theirs is None or theirs == opts.epochs or opts.epochs <= done:
+        return None  # unknown, the same, or nothing left to train (which training says)
+    words = f"--epochs {opts.epochs} {'lengthens' if opts.epochs > theirs else 'shortens'} the run of {theirs} epochs"
+    if opts.schedule not in ("cosine", "linear"):
+        return words
+    step = (resumed.get("optimizer") or {}).get("iter", done * updates) + 1
+    rate = [opts.lr * Schedule(opts.schedule, opts.warmup, e * updates, opts.lr_floor)(step) for e in (theirs, opts.epochs)]
+    return (f"{words}: its {opts.schedule} schedule is {'stretched' if opts.epochs > theirs else 'squeezed'} to reach "
+            f"its floor at epoch {opts.epochs} instead of {theirs}, from here on, so the rate goes on at {rate[1]:.3g} "
+            f"instead of {rate[0]:.3g}")
 
 
 def join(args, say):

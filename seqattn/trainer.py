@@ -83,7 +83,12 @@ class Trainer:
     optimizer, history), and returns the history: a list of dicts with epoch, loss, the scores,
     seconds and throughput. Batches are shuffled from (seed, epoch) (length-bucketed for a model
     with ``pad_id``, see ``batch_plan``), and dropout is seeded from them too, so a resumed run
-    repeats an uninterrupted one exactly.
+    repeats an uninterrupted one exactly. ``fit(x, t, resume=PATH)`` without ``epochs`` trains on to
+    the resumed run's own last epoch, which its checkpoint records, and with it the schedule that
+    run had: stopping and resuming gives the uninterrupted run, bit for bit. Another ``epochs``
+    lengthens (or shortens) the run: a schedule with no ``total`` then spans the updates of the new
+    ``epochs``, so a cosine or linear decay is stretched to end at the new last epoch, from the
+    resumed update on.
 
     ``schedule`` (an ``optim.Schedule``) sets the optimizer's rate before every update as its
     factor of the base rate (the optimizer's ``lr`` when the Trainer is made); a schedule with no
@@ -145,6 +150,7 @@ class Trainer:
         self.comm = comm or ONE
         self.grad_hook = grad_hook if self.comm.size == 1 else _then(self.comm.allreduce_grads, grad_hook)
         self.history = []
+        self.epochs = None  # the epoch this run trains up to (fit's epochs, or a resumed run's own)
         self.saved = {}  # path -> the epoch this trainer last saved there
         self.resumed_at = 0  # epochs finished before the last call of fit
 
@@ -156,8 +162,10 @@ class Trainer:
     # ---------------------------------------------------------------------------- checkpoints
     def save(self, path):
         """Write a checkpoint at ``path``: the model, codec, optimizer and this trainer's state
-        (epoch, history, batch size, clipping, seed, rate, schedule)."""
-        state = {"epoch": self.epoch, "history": self.history, "batch_size": self.batch_size,
+        (epoch, the epoch the run trains up to, history, batch size, clipping, seed, rate, schedule,
+        patience and whether it keeps its best checkpoint)."""
+        state = {"epoch": self.epoch, "epochs": self.epochs, "history": self.history, "batch_size": self.batch_size,
+                 "patience": self.patience, "keep_best": self.keep_best is not None,
                  "max_grad": self.max_grad, "seed": self.seed, "base_lr": self.base_lr,
                  "schedule": self.schedule.to_dict(), "label_smoothing": self.model.loss_layer.label_smoothing}
         checkpoint.save(path, self.model, codec=self.codec, optimizer=self.optimizer, trainer=state, extra=self.meta)
@@ -166,13 +174,15 @@ class Trainer:
     def restore(self, path):
         """Continue from the checkpoint at ``path`` (read by rank 0, each array checked against this
         model's shapes before it is read, and sent to every rank): the model, the optimizer and
-        the history -> the checkpoint's meta (a CheckpointError if it holds no training state)."""
+        the history, and the epoch the run trains up to -> the checkpoint's meta (a CheckpointError
+        if it holds no training state)."""
         arrays, meta = self.comm.share(lambda: checkpoint.read_state(path, self.model, self.optimizer))
         checkpoint.set_weights(self.model, arrays, meta, path)
         checkpoint.restore_optimizer(self.optimizer, self.model, arrays, meta, path)
         state = meta["trainer"]
         self.history = list(state["history"])
         self.base_lr = state.get("base_lr", self.optimizer.lr)
+        self.epochs = checkpoint.run_epochs(meta)
         return meta
 
     # ------------------------------------------------------------------------------- training
@@ -210,6 +220,8 @@ class Trainer:
         if resume is not None:
             self.restore(resume)
             self._log(f"resumed from {resume} after epoch {self.epoch}")
+            if epochs is None and max_epoch is None:
+                epochs = self.epochs  # the resumed run's own last epoch (None where its checkpoint does not say)
         epochs, start_id = self._book_arguments(epochs, start_id, max_epoch, batch_size, max_grad, eval_interval)
         x, t = _pairs("x", x, "t", t)
         if x_test is not None or t_test is not None:
@@ -218,7 +230,7 @@ class Trainer:
             for key, path in (("checkpoint", checkpoint), ("keep_best", self.keep_best)):
                 if path is not None:
                     check_target(path, key, continuing=True)
-        self.resumed_at = self.epoch
+        self.epochs, self.resumed_at = epochs, self.epoch
         N = len(x)
         if N == 0:
             raise ValueError("no training examples")

@@ -243,3 +243,77 @@ def test_text_pairs_have_a_recipe_of_their_own_and_the_books_data_keep_the_books
         assert words in shown
         if RECIPES["text"][key] != RECIPES[None][key]:
             assert f"{RECIPES['text'][key]:g} on text pairs" in words, words
+
+
+RUN = ["--task", "addition", "--examples", "300", "--hidden", "16", "--model", "transformer", "--dropout", "0.1", "--heads",
+       "2", "--ffn", "16", "--layers", "1", "--warmup", "2", "--batch-size", "32", "--quiet"]
+
+
+def _state(path):
+    """The arrays (weights and the optimizer's slots) and the history without its timings."""
+    import numpy as np
+
+    from seqattn.checkpoint import read
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k.startswith(("model/", "optimizer/"))}
+    history = [{k: v for k, v in h.items() if "second" not in k} for h in read(path)[1]["trainer"]["history"]]
+    return arrays, history
+
+
+def test_resume_alone_goes_on_with_the_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
+    """Ctrl-C after epoch 2 of 4, then `train --resume part.npz` and nothing else: the run's own 4
+    epochs, its cosine schedule (whose total is 4 epochs' updates), dropout, its patience and kept
+    best, and its own file, give what the uninterrupted run gives, bit for bit. --epochs on resuming lengthens the run and
+    says how the schedule is stretched."""
+    import numpy as np
+
+    from seqattn import trainer as T
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *RUN, "--epochs", "4", "--keep-best", "--patience", "5", "--save", "full.npz"]) == 0
+    init = T.Trainer.__init__
+
+    def interrupted_after_epoch_2(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.callbacks.append(lambda trainer, record: (_ for _ in ()).throw(KeyboardInterrupt) if trainer.epoch == 2 else None)
+
+    monkeypatch.setattr(T.Trainer, "__init__", interrupted_after_epoch_2)
+    assert main(["train", *RUN, "--epochs", "4", "--keep-best", "--patience", "5", "--save", "part.npz"]) == 130
+    assert "part.npz holds epoch 2" in capsys.readouterr().err
+    monkeypatch.setattr(T.Trainer, "__init__", init)
+    (tmp_path / "part2.npz").write_bytes((tmp_path / "part.npz").read_bytes())
+
+    assert main(["train", "--resume", "part.npz", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "--epochs, --patience, --keep-best as in the checkpoint" in out and "checkpoint part.npz" in out
+    assert not (tmp_path / "runs").exists()
+    (full, full_history), (resumed, history) = _state(tmp_path / "full.npz"), _state(tmp_path / "part.npz")
+    assert history == full_history and [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert full.keys() == resumed.keys()
+    for k in full:
+        np.testing.assert_array_equal(resumed[k], full[k], err_msg=k)
+    assert _state(tmp_path / "part-best.npz")[1] == _state(tmp_path / "full-best.npz")[1]
+
+    assert main(["train", "--resume", "part2.npz", "--epochs", "6", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "--epochs 6 lengthens the run of 4 epochs: its cosine schedule is stretched to reach its floor at epoch 6 " \
+           "instead of 4" in out
+    _, longer = _state(tmp_path / "part2.npz")
+    assert [h["epoch"] for h in longer] == [1, 2, 3, 4, 5, 6] and longer[:2] == full_history[:2]
+    assert longer[2]["lr"] > full_history[2]["lr"]
+
+
+def test_the_epochs_of_a_run_saved_before_they_were_recorded_are_read_from_its_schedule():
+    from seqattn.checkpoint import read, run_epochs
+
+    meta = {"trainer": {"epoch": 2, "schedule": {"name": "cosine", "warmup": 0, "total": 36, "floor": 0.1}},
+            "optimizer": {"iter": 18}}
+    assert run_epochs(meta) == 4  # 9 updates an epoch
+    assert run_epochs({**meta, "trainer": {**meta["trainer"], "epochs": 5}}) == 5
+    assert run_epochs({**meta, "optimizer": {"iter": 16}}) is None  # not a whole number of epochs: unknown
+    assert run_epochs({}) is None
+    import os
+
+    old = read(os.path.join(os.path.dirname(__file__), "data", "v0.3.0", "add-peeky.npz"))[1]  # 1 of 1 epoch, 3 updates
+    assert "epochs" not in old["trainer"] and run_epochs(old) == 1
