@@ -9,6 +9,7 @@ tests also train in one process.
                                                   0, before it joins; rank 0 runs ``seqattn train``
     python tests/mpi_worker.py slow|stopped ARGS...  rank 0 prepares the run slowly (SLOW seconds),
                                                   or stops itself (SIGSTOP) while it prepares
+    python tests/mpi_worker.py interrupt ARGS...  Ctrl-C on rank 0 (or one process) after epoch 1
 
 With SEQATTN_TEST_OUT set, rank 0 writes ``starting`` there when it enters MPI's start, and rank 1
 writes ``waiting`` (its pid) when it begins to wait for rank 0's preparation and ``waited`` (the
@@ -127,6 +128,10 @@ def startup(kind, rank):
         mpi.MpiCommunicator._wait_for = timed
 
 
+def _interrupt():
+    raise KeyboardInterrupt
+
+
 def fault(kind, argv):
     """Rank 1 fails as ``kind`` says at its third step (``nan``: its loss, from epoch 2 on), or
     the job's start goes wrong as ``kind`` says (``startup``)."""
@@ -134,6 +139,14 @@ def fault(kind, argv):
 
     if kind in ("killed", "gone", "slow", "stopped"):
         startup(kind, os.environ.get("PMI_RANK"))
+    elif kind == "interrupt" and os.environ.get("PMI_RANK", "0") == "0":
+        init = Trainer.__init__
+
+        def interrupted(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.callbacks.append(lambda trainer, record: _interrupt() if trainer.epoch == 1 else None)
+
+        Trainer.__init__ = interrupted
     elif os.environ.get("PMI_RANK") == "1":
         step, calls = Trainer.step, []
 

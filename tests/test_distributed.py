@@ -385,18 +385,21 @@ def _history(path):
 
 @mpi
 def test_a_checkpoint_resumes_on_any_number_of_ranks(tmp_path, corpus):
-    """Resumed on 2, 1 or 2 ranks after an epoch on 2, 2 or 1, three epochs give what three
-    uninterrupted epochs on 2 ranks give: the same bits on as many ranks, and up to the order of
-    the sums on another number. (A constant rate, so that one epoch is where three would be.)"""
-    train = ["-m", "seqattn", "train", "--data", corpus, *TRAIN, "--schedule", "constant"]
-    assert mpirun(*train, "--epochs", "3", "--save", str(tmp_path / "full.npz"))[0].returncode == 0
-    assert mpirun(*train, "--epochs", "1", "--save", str(tmp_path / "r22.npz"))[0].returncode == 0
+    """Interrupted (Ctrl-C on rank 0) after epoch 1 of 3 on 2, 2 or 1 ranks and resumed with
+    --resume alone on 2, 1 or 2: the run's own 3 epochs, its cosine schedule and its own file give
+    what 3 uninterrupted epochs on 2 ranks give: the same bits on as many ranks, and up to the
+    order of the sums on another number."""
+    train = ["train", "--data", corpus, *TRAIN, "--epochs", "3"]
+    assert mpirun("-m", "seqattn", *train, "--save", str(tmp_path / "full.npz"))[0].returncode == 0
+    assert mpirun(WORKER, "interrupt", *train, "--save", str(tmp_path / "r22.npz"))[0].returncode == 130
     shutil.copy(tmp_path / "r22.npz", tmp_path / "r21.npz")
-    assert subprocess.run([sys.executable, *train, "--epochs", "1", "--save", str(tmp_path / "r12.npz")], timeout=120).returncode == 0
+    one = subprocess.run([sys.executable, WORKER, "interrupt", *train, "--save", str(tmp_path / "r12.npz")], timeout=120)
+    assert one.returncode == 130
     for name, n in (("r22", 2), ("r21", 1), ("r12", 2)):
         path = str(tmp_path / f"{name}.npz")
-        r, _ = mpirun(*train, "--epochs", "3", "--resume", path, "--save", path, n=n)
-        assert r.returncode == 0 and "resumed from" in r.stdout, r.stderr[-2000:]
+        assert [h["epoch"] for h in _history(path)] == [1]
+        r, _ = mpirun("-m", "seqattn", "train", "--resume", path, "--quiet", n=n)
+        assert r.returncode == 0 and "resumed from" in r.stdout and f"checkpoint {path}" in r.stdout, r.stderr[-2000:]
     full, hist = _weights(tmp_path / "full.npz"), _history(tmp_path / "full.npz")
     for name in ("r22", "r21", "r12"):
         got = _weights(tmp_path / f"{name}.npz")
@@ -408,6 +411,7 @@ def test_a_checkpoint_resumes_on_any_number_of_ranks(tmp_path, corpus):
                 np.testing.assert_allclose(got[k], full[k], rtol=1e-4, atol=1e-6, err_msg=f"{name}: {k}")
         np.testing.assert_allclose([h["loss"] for h in _history(tmp_path / f"{name}.npz")], [h["loss"] for h in hist],
                                    rtol=0 if name == "r22" else 1e-5)
+        assert [h["lr"] for h in _history(tmp_path / f"{name}.npz")] == [h["lr"] for h in hist]
 
 
 @mpi
