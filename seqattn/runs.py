@@ -305,7 +305,9 @@ def log_stem(args, save):
     if args.log is not None:
         check_writable(args.log, "log", ending=".csv")
     stem = os.path.splitext(args.log or save)[0]
-    continuing = args.resume is not None and (same_file(args.resume, save) or same_file(args.resume, logged_checkpoint(stem)))
+    # the log of the resumed run: the one it records, or by default the one named after its checkpoint
+    continuing = args.resume is not None and (same_file(args.resume, logged_checkpoint(stem))
+                                              or (args.log is None and same_file(args.resume, save)))
     check_log(stem, "log", continuing=continuing, force=args.force)
     return stem
 
