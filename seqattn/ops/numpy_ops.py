@@ -1,5 +1,5 @@
 """The fast numpy bodies. Only what is faster on the CPU than the reference is here: the LSTM over
-time. The other ops are the reference's.
+time, and Adam's update. The other ops are the reference's.
 
 The LSTM, with the reference's notation (gates f, g, i, o; (1)-(4) are its equations):
 
@@ -142,3 +142,37 @@ class NumpyOps(Ops):
         grads[2][...] = dW[H + D]
         dxs = (dA2 @ Wx.T).reshape(T, N, D)
         return np.ascontiguousarray(dxs.transpose(1, 0, 2)), [dh, dc]
+
+    # Adam's update, in blocks that stay in cache. The reference makes about twelve passes over the
+    # whole buffer, each into a fresh temporary of its size: for a Transformer's 1.7 M packed
+    # weights about 9 ms a step in training, where those temporaries are new memory every time.
+    # Here each block of the four arrays is read once into cache and the same operations, in the
+    # same order and precision, run on it with two small scratch arrays: bit for bit the
+    # reference's result (tests/test_ops.py).
+    adam_block = 1 << 14
+
+    def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps=1e-7):
+        B = self.adam_block
+        if p.size <= B or not all(a.flags.c_contiguous for a in (p, g, m, v)):
+            return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
+        t = p.dtype.type  # Python floats meet float32 arrays as float32 (NEP 50), as in the reference
+        c1, c2, lr_t, eps = t(1 - beta1), t(1 - beta2), t(lr_t), t(eps)
+        p, g, m, v = (a.reshape(-1) for a in (p, g, m, v))
+        scratch = np.empty((2, B), p.dtype)
+        for s in range(0, p.size, B):
+            e = min(s + B, p.size)
+            pb, gb, mb, vb = p[s:e], g[s:e], m[s:e], v[s:e]
+            a, b = scratch[0, : e - s], scratch[1, : e - s]
+            np.subtract(gb, mb, out=a)  # m += (1 - beta1)(g - m)
+            a *= c1
+            mb += a
+            np.multiply(gb, gb, out=a)  # v += (1 - beta2)(g^2 - v)
+            a -= vb
+            a *= c2
+            vb += a
+            np.sqrt(vb, out=a)  # p -= lr_t m / (sqrt(v) + eps)
+            a += eps
+            np.multiply(mb, lr_t, out=b)
+            b /= a
+            pb -= b
+        return None
