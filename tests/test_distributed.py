@@ -445,27 +445,25 @@ def test_an_error_before_training_is_reported_once(tmp_path):
 
 
 @mpi
-def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tmp_path, corpus):
-    """Ctrl-C (SIGINT to the launcher, which passes it to the ranks) ends the job, not a hang, and the
-    checkpoint of the last finished epoch is whole."""
-    import signal
-
+@pytest.mark.parametrize("how", ["terminal", "launcher"])
+def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tmp_path, corpus, how):
+    """One Ctrl-C ends the job, not a hang, and the checkpoint of the last finished epoch is whole:
+    from a terminal (SIGINT to the job's process group: mpiexec and the ranks at once) or from a
+    script (SIGINT to mpiexec alone, which passes it to the ranks)."""
     from seqattn.checkpoint import read
 
     save = tmp_path / "m.npz"
-    proc = subprocess.Popen(["timeout", "120", MPIEXEC, "-n", "2", sys.executable, "-m", "seqattn", "train", "--data", corpus,
-                             *TRAIN, "--epochs", "1000", "--save", str(save)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = _launch([(["-m", "seqattn", "train", "--data", corpus, *TRAIN, "--epochs", "1000", "--save", str(save)], {})] * 2,
+                   wait=False)
     try:
         deadline = time.monotonic() + 100
         while not save.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert save.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint yet"
-        proc.send_signal(signal.SIGINT)
+        _ctrl_c(proc, how)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stop(proc)
     assert proc.returncode not in (0, 124) and "interrupted" in err, err[-2000:]
     assert read(save)[1]["trainer"]["epoch"] >= 1
 
@@ -473,10 +471,14 @@ def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tm
 # ------------------------------------------------------------------ MPI, the start of a job
 
 
+SETSID = [sys.executable, "-c", "import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])"]
+
+
 def _launch(ranks, cwd=None, env=None, wait=True):
-    """``timeout 120 mpiexec`` with one ``-n 1 [-env K V] python ARGS`` per rank, so that each rank
-    may run another command -> (result, seconds), or the process when ``wait`` is false."""
-    command = ["timeout", "120", MPIEXEC]
+    """``timeout 120 setsid mpiexec`` with one ``-n 1 [-env K V] python ARGS`` per rank, so that each
+    rank may run another command -> (result, seconds), or the process when ``wait`` is false.
+    mpiexec leads a process group of its own, as a job started from a terminal does (see _ctrl_c)."""
+    command = ["timeout", "120", *SETSID, MPIEXEC]
     for i, (args, rank_env) in enumerate(ranks):
         command += [":"] * (i > 0) + ["-n", "1"] + [w for k, v in rank_env.items() for w in ("-env", k, v)]
         command += [sys.executable, *args]
@@ -492,6 +494,23 @@ def _launch(ranks, cwd=None, env=None, wait=True):
     return subprocess.CompletedProcess(command, proc.returncode, out, err), time.monotonic() - start
 
 
+def _ctrl_c(proc, how="launcher"):
+    """One Ctrl-C: from a terminal, SIGINT to mpiexec's process group (mpiexec and the ranks at once);
+    or from a script, SIGINT to mpiexec alone. Never SIGINT to ``timeout``, which would pass it on
+    twice (to mpiexec, then to its whole group), and hydra takes a second Ctrl-C for a forced abort."""
+    launcher = _launcher(proc)
+    if how == "terminal":
+        os.killpg(launcher, signal.SIGINT)
+    else:
+        os.kill(launcher, signal.SIGINT)
+
+
+def _launcher(proc):
+    """The pid of mpiexec, the child of ``timeout``."""
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        return int(f.read().split()[0])
+
+
 def _stop(proc):
     """End a launch that is still running (SIGTERM reaches the ranks through timeout and mpiexec)."""
     if proc.poll() is None:
@@ -499,6 +518,10 @@ def _stop(proc):
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            try:
+                os.killpg(_launcher(proc), signal.SIGKILL)
+            except (OSError, IndexError, ValueError):
+                pass
             proc.kill()
             proc.wait()
 
@@ -546,7 +569,7 @@ def test_ctrl_c_ends_a_rank_that_waits_for_the_others_to_join(tmp_path, corpus):
             time.sleep(0.1)
         assert (tmp_path / "starting").exists(), "rank 0 never began MPI's start"
         time.sleep(1)  # inside it
-        proc.send_signal(signal.SIGINT)
+        _ctrl_c(proc)
         _, err = proc.communicate(timeout=30)
     finally:
         _stop(proc)
