@@ -9,7 +9,7 @@ digits they depend on (``load_dataset(..., reverse=True)``; the codec remembers 
 model reverses new questions too). Peeky: the decoder sees the encoder's last state at every
 step, beside its own input and output (``PeekySeq2seq``). The command line:
 ``seqattn train --task addition --model seq2seq --reverse`` and ``--model peeky --reverse``
-(with ``--schedule constant --lr 0.001`` for the book's fixed rate).
+(with ``--epochs 10 --schedule constant --lr 0.001`` for the run here, the book's fixed rate).
 """
 
 from common import parse, show_answers
