@@ -241,6 +241,7 @@ def check_meta(meta, path):
     m.obj("config").str("model")
     m.obj("codec", absent=True)  # a part seqattn did not write is absent, never null
     m.obj("source", absent=True)
+    m.bool("log", absent=True)  # whether the run wrote a metrics log (--log none: false)
     optimizer, trainer = m.obj("optimizer", absent=True), m.obj("trainer", absent=True)
     if optimizer is not None:
         check_optimizer_meta(optimizer)

@@ -229,8 +229,12 @@ def prepare(args, say):
 
 def stopping(args, resumed):
     """A resumed run's --patience and --keep-best, where not given, as its checkpoint records them
-    (so that it stops, and keeps its best, as the uninterrupted run would) -> those taken."""
+    (so that it stops, and keeps its best, as the uninterrupted run would), and its --log none (a
+    run without a metrics log goes on without one) -> those taken."""
     theirs, taken = (resumed or {}).get("trainer") or {}, []
+    if args.log is None and (resumed or {}).get("log") is False:
+        args.log = "none"
+        taken.append("log")
     if args.patience is None and theirs.get("patience") is not None:
         args.patience = theirs["patience"]
         taken.append("patience")

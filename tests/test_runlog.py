@@ -42,6 +42,21 @@ def test_log_none_and_log_elsewhere(tmp_path, capsys):
     assert (tmp_path / "logs" / "run.csv").exists() and (tmp_path / "logs" / "run.options.json").exists()
 
 
+def test_a_run_without_a_log_resumes_without_one_and_nothing_left_says_no_log(tmp_path, capsys):
+    """--log none is the run's: resumed, it goes on without a log unless --log is given; a resume
+    with nothing left to train names no log files it did not write."""
+    _train(tmp_path, capsys, "--log", "none")
+    _train(tmp_path, capsys, "--resume", str(tmp_path / "m.npz"), epochs=3)
+    err = capsys.readouterr().err
+    assert not glob.glob(str(tmp_path / "*.csv")) and not glob.glob(str(tmp_path / "*.options.json")), err
+    _train(tmp_path, capsys, "--resume", str(tmp_path / "m.npz"), "--log", str(tmp_path / "late.csv"), epochs=4)
+    with open(tmp_path / "late.csv", newline="") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]  # the history the checkpoint holds
+    assert main(["train", "--resume", str(tmp_path / "m.npz"), "--quiet"]) == 0  # epoch 4 of 4: nothing left
+    out = capsys.readouterr().out
+    assert "metrics log" not in out and "nothing" in out, out
+
+
 def _events(path):
     """The (tag, step, value) scalars of a TensorBoard event file (TFRecord: length, its CRC, the
     record, its CRC)."""
