@@ -70,8 +70,16 @@ def _progress(total, desc, enabled):
 
 
 class Trainer:
-    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, codec=None, schedule=None,
-    label_smoothing=0.0, keep_best=None, patience=None, grad_hook=None, comm=None)``.
+    """``Trainer(model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
+    eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
+    label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy",
+    grad_hook=None, comm=None)``.
+
+    ``progress``: a progress bar per epoch (where tqdm is installed); ``log``: where the epoch lines
+    go (``print``); ``report_every``: steps between the bar's loss readings. ``eval_batch_size``:
+    the batch of the evaluation after each epoch (``metrics.EVAL_BATCH``, 256, by default).
+    ``meta``: a dict kept in every checkpoint's metadata beside the trainer's own (the command
+    records the data there).
 
     ``step(x, t)`` is one update on one batch: forward, backward, ``grad_hook(grads)`` (nothing by
     default; data-parallel training sums the ranks' gradients there), clipping at ``max_grad``, the
@@ -110,8 +118,9 @@ class Trainer:
     With ``codec``, generation starts and stops at the codec's symbols (``start_id`` and
     ``stop_id`` default to them), so the accuracy after each epoch is what ``evaluate()`` gives.
     The book's ``fit(x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20)`` and
-    ``plot()`` work beside these (see ``_book_arguments``). ``callbacks``: called as
-    ``callback(trainer, record)`` after every epoch's checkpoint (``runlog.RunLog``).
+    ``plot()`` work beside these (see ``_book_arguments``). The attribute ``callbacks``, a list,
+    empty at first: each is called as ``callback(trainer, record)`` after every epoch's checkpoint
+    (``runlog.RunLog`` is one).
     """
 
     def __init__(self, model, optimizer, batch_size=128, max_grad=None, seed=0, progress=True, log=print,
