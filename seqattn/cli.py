@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -65,8 +66,9 @@ def _parser():
     t.add_argument("--valid", metavar="FILE", help="pairs to score after every epoch (default: a seeded tenth of --data)")
     t.add_argument("--test", metavar="FILE", help="pairs to score once, after training")
     t.add_argument("--columns", help="the tab-separated columns of source and target, from 1 (default 1,2; 2,1 swaps)")
-    t.add_argument("--tokens", choices=TOKENS, help="char, word (words and punctuation) or subword (sentencepiece, "
-                   f"trained on the training split; needs the [text] extra) (default {data_default('tokens')})")
+    t.add_argument("--tokens", choices=TOKENS, help="how tab-separated pairs are split: char, word (words and "
+                   "punctuation) or subword (sentencepiece, trained on the training split; needs the [text] extra) "
+                   f"(default {data_default('tokens')}; files in the book's format are read character by character)")
     t.add_argument("--lower", action="store_true", default=None, help="lower-case word and subword tokens (default "
                    f"{data_default('lower')})")
     t.add_argument("--vocab-size", type=int, help=f"subword pieces per side (default {data_default('vocab_size')} at most: "
@@ -220,12 +222,13 @@ def cmd_train(args):
         result["test"], _ = evaluate(model, test, codec, text=run.text_scores, comm=comm)
         say(f"{_scores_line(result['test'])} on the {len(test)} examples of --test {args.test}")
     if run.plot and comm.root:
-        from .plots import attention_figure, plot_history
+        from .plots import MAX_DRAWN, attention_figure, plot_history
 
         plot_history(history, run.plot, title=f"{opts.model} on {run.name}")
         say(f"accuracy curve: {run.plot}")
-        if run.attention:
-            attention_figure(model, codec, valid.sources[:3], run.attention)
+        drawn = list(itertools.islice((t for t in valid.sources if len(codec.source_chars(t)) <= MAX_DRAWN), 3))
+        if run.attention and drawn:
+            attention_figure(model, codec, drawn, run.attention)
             say(f"attention maps: {run.attention}")
     if runlog is not None:
         runlog.close()
@@ -336,7 +339,7 @@ def cmd_predict(args):
 
 def cmd_attention(args):
     from .paths import check_distinct, check_writable
-    from .plots import attention_figure
+    from .plots import attention_figure, check_drawn
 
     runs.one_process(args)
     out = args.out
@@ -347,6 +350,7 @@ def cmd_attention(args):
     if not model.has_attention:
         with_attention = " or ".join(f"--model {k}" for k, cls in MODELS.items() if cls.has_attention)
         raise UsageError(f"{args.model} is a {model.kind} model, which has no attention; train one with {with_attention}")
+    check_drawn(codec, args.text)
     _check_inputs(args.text, codec)
     attention_figure(model, codec, args.text, out)
     print(out)

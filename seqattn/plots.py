@@ -101,6 +101,19 @@ def plot_attention(weights, sources, outputs, path, titles=None, columns=None):
     _finish(plt, fig, path)
 
 
+MAX_DRAWN = 300  # source tokens in one map of attention
+
+
+def check_drawn(codec, texts):
+    """Refuse a text too long to draw (a column per token) before any work -> each text's tokens."""
+    srcs = [codec.source_chars(t) for t in texts]
+    for i, src in enumerate(srcs):
+        if len(src) > MAX_DRAWN:
+            raise ValueError(f"input {i + 1} has {len(src):,} tokens; a map of attention draws at most {MAX_DRAWN} (a column "
+                             "each, beyond that too narrow to read): shorten it, or use predict")
+    return srcs
+
+
 def attention_figure(model, codec, texts, path):
     """Draw what ``model`` attends to while it answers ``texts`` -> PNG at ``path``: one panel per
     text, or for a model with several heads (the Transformer's (N, heads, S, Ts) weights) one
@@ -108,12 +121,12 @@ def attention_figure(model, codec, texts, path):
     from .backend import to_device, to_numpy
     from .models import attention_weights_of
 
+    srcs = check_drawn(codec, texts)
     x = to_device(codec.encode_sources(texts), like=model.params[0])
     ys = model.generate(x, codec.start_id, codec.sample_size, stop_id=codec.stop_id)
     weights = to_numpy(attention_weights_of(model, x, ys, codec.start_id))
     ys = to_numpy(ys)
     outs = [codec.decode_chars(y) for y in ys]
-    srcs = [codec.source_chars(t) for t in texts]
     titles = [f"{t.strip()} -> {a}" for t, a in zip(texts, codec.decode(ys))]
     if weights.ndim == 4:
         heads = weights.shape[1]

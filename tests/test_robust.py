@@ -137,11 +137,13 @@ def test_malformed_book_format_names_the_line(capsys, tmp_path, line, words):
     assert words in err and str(data) in err
 
 
-def test_one_huge_pair_is_refused_before_training(capsys, tmp_path):
+@pytest.mark.parametrize("tokens, line, unit", [("char", "a" * 20000, "characters"), (None, "a " * 20000, "tokens")])
+def test_one_huge_pair_is_refused_before_training(capsys, tmp_path, tokens, line, unit):
     data = tmp_path / "long.tsv"
-    data.write_text("".join(f"{w}\t{w}\n" for w in WORDS * 5) + "a" * 20000 + "\tb\n")
-    err, out = _error(capsys, ["train", "--data", str(data), "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz")])
-    assert "line 41: its source has 20000 characters" in err and "GiB" in err and "epoch" not in out
+    data.write_text("".join(f"{w}\t{w}\n" for w in WORDS * 5) + line + "\tb\n")
+    given = ["--tokens", tokens] if tokens else []  # words by default
+    err, out = _error(capsys, ["train", "--data", str(data), *given, "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz")])
+    assert f"line 41: its source has 20000 {unit}" in err and "GiB" in err and "epoch" not in out
 
 
 def test_a_single_pair_tests_on_the_training_pairs(capsys, tmp_path):
@@ -160,7 +162,7 @@ def test_json_output_is_only_json(capsys, pairs, tmp_path):
 
 def test_predict_eval_and_attention_inputs(capsys, pairs, tmp_path):
     ckpt = tmp_path / "m.npz"
-    assert main(["train", "--data", str(pairs), *TINY, "--save", str(ckpt)]) == 0
+    assert main(["train", "--data", str(pairs), "--tokens", "char", *TINY, "--save", str(ckpt)]) == 0
     capsys.readouterr()
     assert "input 1 is empty" in _error(capsys, ["predict", "--model", str(ckpt), ""])[0]
     assert "--show must be 0 or more" in _error(capsys, ["eval", "--model", str(ckpt), "--data", str(pairs), "--show", "-1"])[0]
@@ -174,6 +176,9 @@ def test_predict_eval_and_attention_inputs(capsys, pairs, tmp_path):
     assert f"must end in .png, such as {str(tmp_path / 'att.png')!r}" in err and not list(tmp_path.glob("att*"))
     assert main(["attention", "--model", str(ckpt), "abc", "--out", str(tmp_path / "att.png")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "att.png") and (tmp_path / "att.png").exists()
+    # a map of 100,000 columns would take minutes and GiB to draw, and no one could read it: refused at once
+    err = _error(capsys, ["attention", "--model", str(ckpt), "a" * 100_000, "--out", str(tmp_path / "big.png")])[0]
+    assert "input 1 has 100,000 tokens; a map of attention draws at most 300" in err and not (tmp_path / "big.png").exists()
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
