@@ -146,3 +146,21 @@ def test_eval_names_the_split_it_scores_and_reads_only_that_splits_files(tmp_pat
     os.symlink("/dev/zero", va)  # where the file was, now a device
     assert main(["eval", "--model", str(ckpt)]) == 2
     assert f"the --valid file {str(va)!r} that it was trained with is now a character device" in capsys.readouterr().err
+
+
+def test_splits_force_replaces_split_files_only(text_run, tmp_path, capsys):
+    """--force replaces files of pairs (an earlier split), never a file of anything else (a
+    checkpoint, a note) that happens to have a split's name."""
+    _, _, ckpt = text_run
+    out = tmp_path / "s"
+    assert main(["splits", "--model", str(ckpt), "--out", str(out)]) == 0
+    written = (out / "train.tsv").read_bytes()
+    assert main(["splits", "--model", str(ckpt), "--out", str(out), "--force"]) == 0  # an earlier split: replaced
+    assert (out / "train.tsv").read_bytes() == written
+    for foreign in (ckpt.read_bytes(), b"my notes\n"):
+        (out / "held-out.tsv").write_bytes(foreign)
+        capsys.readouterr()
+        assert main(["splits", "--model", str(ckpt), "--out", str(out), "--force"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is not a file of pairs that splits would write" in err
+        assert (out / "held-out.tsv").read_bytes() == foreign

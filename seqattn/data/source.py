@@ -107,7 +107,7 @@ def write_splits(splits, folder, suffix, force=False, inputs=()):
     """Write each split's lines to ``folder``/SPLIT``suffix`` (UTF-8, one pair a line, each file
     whole or not at all) -> the paths. Every path is checked before any is written (option
     ``out``), none of them one of the ``inputs`` ((option, path) pairs); an existing file is
-    refused unless ``force``."""
+    refused unless ``force``, and even then unless it reads as a file of pairs."""
     paths = {name: os.path.join(folder, f"{name}{suffix}") for name in splits}
     for path in paths.values():
         check_writable(path, "out")
@@ -115,6 +115,14 @@ def write_splits(splits, folder, suffix, force=False, inputs=()):
     existing = [p for p in paths.values() if os.path.exists(p)]
     if existing and not force:
         raise DataError(f"{existing[0]!r} exists; choose another folder or overwrite with --force")
+    for path in existing:  # --force replaces split files, never a file of anything but pairs
+        from .codec import read_pairs
+
+        try:
+            read_pairs(path)
+        except DataError as exc:
+            raise DataError(f"{path!r} is not a file of pairs that splits would write ({exc}); --force replaces only "
+                            "those: move it, or choose another folder") from exc
     for name, path in paths.items():
         with atomic_write(path) as f:
             f.write("".join(line + "\n" for line in splits[name]).encode("utf-8"))
