@@ -41,6 +41,19 @@ def test_invalid_utf8_names_its_line(tmp_path):
         read_lines(path)
 
 
+def test_utf16_without_a_byte_order_mark_and_nul_characters_are_refused(tmp_path):
+    """ASCII text saved as UTF-16 without a byte-order mark is valid UTF-8 with a NUL in every other
+    place: it would train on them, silently; a NUL anywhere in a data file is refused, its line named."""
+    text = "Go.\tVa !\nHi.\tSalut.\nRun!\tCours !\n"
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(DataError, match=r"pairs.tsv, line 1: a NUL character.*UTF-16.*save the file as UTF-8"):
+        read_lines(path)
+    path.write_text(text.replace("Run!", "Ru\x00n!"))
+    with pytest.raises(DataError, match=r"pairs.tsv, line 3: a NUL character"):
+        read_lines(path)
+
+
 def test_a_file_of_tab_only_lines_is_said_to_have_empty_fields_not_to_be_empty(tmp_path):
     path = tmp_path / "tabs.tsv"
     path.write_text("\t\n\t\n\n")
@@ -62,7 +75,7 @@ def test_an_over_long_line_is_quoted_short_and_refused_before_tokens_are_fitted(
     long = tmp_path / "long.tsv"
     long.write_text(good + "a" * (8 * 16 * 100_001) + "\tb\n")  # more than 100,000 pieces of 16 characters at most
     monkeypatch.setattr(SubwordTokens, "train", lambda *a, **k: pytest.fail("a subword model was fitted on it"))
-    for tokens in (["--tokens", "subword"], []):
+    for tokens in (["--tokens", "subword"], ["--tokens", "char"]):
         argv = ["train", "--data", str(long), *tokens, "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz")]
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -49,8 +49,8 @@ def open_data(path):
 
 def read_lines(path):
     """The lines of a UTF-8 text file without their line ends (LF, CRLF or CR alone; a byte-order
-    mark at the start is dropped); a clear error, with the line number, if it is not UTF-8. Only a
-    regular file is read (``open_data``)."""
+    mark at the start is dropped); a clear error, with the line number, if it is not UTF-8 or holds
+    a NUL character. Only a regular file is read (``open_data``)."""
     path = os.fspath(path)
     with open_data(path) as f:
         data = f.read()
@@ -62,6 +62,10 @@ def read_lines(path):
         line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise DataError(f"{path}, line {line}: not UTF-8 text (byte {data[start]:#04x}); save the file as UTF-8") from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "\x00" in text:  # UTF-16 without a byte-order mark decodes as UTF-8 with a NUL in every other place
+        line = next(n for n, ln in enumerate(lines, 1) if "\x00" in ln)
+        raise DataError(f"{path}, line {line}: a NUL character, which text never holds (is it UTF-16, or not text?); "
+                        "save the file as UTF-8")
     while lines and not lines[-1].strip() and "\t" not in lines[-1]:  # blank lines at the end; a tab holds fields
         lines.pop()
     if not lines:
