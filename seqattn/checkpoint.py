@@ -111,7 +111,11 @@ class Archive:
         text = str(self._read(META, self._meta_header)[()])
         try:
             return json.loads(text)
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            raise _damaged(self.path, ValueError(f"its {META} is nested deeper than any checkpoint's")) from None
+        except ValueError as exc:
+            if "digits" in str(exc):  # Python's limit on the digits of a whole number read from text
+                exc = ValueError(f"its {META} holds a number of thousands of digits")
             raise _damaged(self.path, exc) from None
 
     def _meta_header(self, shape, dtype):

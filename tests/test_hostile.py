@@ -4,6 +4,7 @@ options ask for, odd text, and errors nobody foresaw. Each is one line and exit 
 Ctrl-C), no traceback, no hang, bounded memory, nothing lost or overwritten."""
 
 import copy
+import json
 import io
 import os
 import signal
@@ -32,7 +33,7 @@ def made(tmp_path_factory):
     pairs = d / "pairs.tsv"
     pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in WORDS * 10))
     ckpt = d / "m.npz"
-    assert main(["train", "--data", str(pairs), *TINY, "--save", str(ckpt)]) == 0
+    assert main(["train", "--data", str(pairs), "--tokens", "char", *TINY, "--save", str(ckpt)]) == 0
     return pairs, ckpt
 
 
@@ -186,6 +187,8 @@ PREDICT_TAMPERING = [
     (_set("config", "vocab_size", value=10**8), ("the weights of its configuration take 1,600,003,916 bytes at least (float32), and its weight members hold",
                                                   "config.vocab_size is 100,000,000, so its model would need")),
     (_set("config", "hidden_size", value=10**5), "config.hidden_size is 100,000, so its model would need about"),
+    (_set("config", "hidden_size", value=10**30), "config.hidden_size must be from 1 to 2,147,483,647, got 1,000,"),
+    (_set("log", value="yes"), "log must be true or false"),
     (_set("config", "score", value="cosine"), "unknown config.score 'cosine'"),
     (_set("config", "pad_id", value=7), "config.pad_id must be from 0 to 6, got 7"),
     (_set("config", "dtype", value="int32"), "config.dtype must be one of 'float32', 'float64'"),
@@ -218,6 +221,19 @@ def test_a_tampered_schema_is_one_line_naming_the_field(capsys, made, tmp_path, 
     path = _tampered(made, tmp_path, change)
     err, out = _error(capsys, ["predict", "--model", str(path), "abc"])
     assert any(w in err for w in ((words,) if isinstance(words, str) else words)) and str(path) in err and out == "", err
+
+
+@pytest.mark.parametrize("field, words", [("[" * 100_000 + "]" * 100_000, "is nested deeper than any checkpoint's"),
+                                          ("9" * 5000, "holds a number of thousands of digits")])
+def test_metadata_that_json_cannot_hold_is_said_in_words(capsys, made, tmp_path, field, words):
+    """JSON that Python's reader refuses for its depth or its digits: the checkpoint is damaged,
+    said in words, not in the reader's advice to a programmer."""
+    arrays, meta = read_npz(made[1])
+    path = tmp_path / "j.npz"
+    np.savez(path, __meta__=np.array(json.dumps(dict(meta, x=None)).replace('"x": null', f'"x": {field}')),
+             **{k: v for k, v in arrays.items()})
+    err, _ = _error(capsys, ["predict", "--model", str(path), "abc"])
+    assert words in err and "damaged" in err and "set_int_max_str_digits" not in err
 
 
 RESUME_TAMPERING = [

@@ -44,6 +44,9 @@ def model_from_config(config):
     return MODELS[kind](**config)
 
 
+MOST = 2**31 - 1  # a size or count in a configuration: what an index of 32 bits holds
+
+
 def check_config(config, path):
     """A checkpoint's configuration (a dict) checked against the class of the model it names:
     every field present (but an option the class added later, which takes its default), of its
@@ -52,7 +55,7 @@ def check_config(config, path):
 
     f = Fields(config, path, "config")
     cls = MODELS[f.str("model", choices=list(MODELS))]
-    V, Vt = f.int("vocab_size", 1), f.int("target_vocab_size", 1)
+    V, Vt = f.int("vocab_size", 1, MOST), f.int("target_vocab_size", 1, MOST)
     pad = f.int("pad_id", 0, min(V, Vt) - 1, null=True)
     f.int("seed", 0, null=True)
     f.str("init", choices=SCHEMES)
@@ -61,14 +64,14 @@ def check_config(config, path):
         raise f.error("pad_id", "is missing")
     sizes = [arg for arg in dict.fromkeys(cls.sizes.values()) if arg not in cls.options]
     for arg in sizes:
-        f.int(arg, 1)
+        f.int(arg, 1, MOST)
     for key, default in cls.options.items():
         if key not in config and key in cls.added_options:  # written before the option existed: its default
             continue
         if isinstance(default, bool):
             f.bool(key)
         elif isinstance(default, int):
-            f.int(key, 1)
+            f.int(key, 1, MOST)
         elif isinstance(default, float):
             f.number(key)
         else:
