@@ -210,6 +210,7 @@ def cmd_train(args):
     ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
     say(f"{opts.model} on {run.name}: {len(train)} training and {len(valid)} {split} examples{run.test_note}, "
         f"{codec.tokens.kind} tokens, vocabulary {vocab}, hidden {opts.hidden}, backend {get_backend()}, {threads}{ranks}")
+    say(runs.recipe_line(opts))
     args._kept = (lambda: runs.kept(trainer, run.save)) if comm.root else str  # what an interruption from here on leaves
     history = trainer.fit(train.x, train.t, opts.epochs, start_id=codec.start_id, checkpoint=run.save, resume=args.resume)
     if args.resume and trainer.epoch == trainer.resumed_at:

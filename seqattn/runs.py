@@ -227,6 +227,17 @@ def prepare(args, say):
                args.patience)
 
 
+def recipe_line(opts):
+    """How the run trains, in one line under its header: the recipe's choices that a user of the
+    book's tasks or of text pairs meets first (``--help`` and the options log hold every one)."""
+    schedule = opts.schedule + (f" to {opts.lr_floor:g} of it" if opts.schedule != "constant" else "")
+    schedule += f", {opts.warmup} updates of warm-up" if opts.warmup else ""
+    wordvec = f"word vectors {opts.wordvec}, " if opts.wordvec else ""
+    clip = f"clipping at {opts.max_grad:g}" if opts.max_grad else "no clipping"
+    return (f"{opts.epochs} epoch{'s' * (opts.epochs != 1)}, {wordvec}batches of {opts.batch_size}, {opts.optimizer} at {opts.lr:g} ({schedule}), "
+            f"{clip}, sources {'reversed' if opts.reverse else 'as written'}")
+
+
 def stopping(args, resumed):
     """A resumed run's --patience and --keep-best, where not given, as its checkpoint records them
     (so that it stops, and keeps its best, as the uninterrupted run would), and its --log none (a
