@@ -271,7 +271,9 @@ def resolve_data(given, task=None, resumed=None, columns=None, max_length=None, 
     for key in ("vocab_size", "min_count", "max_vocab"):
         check_count(key, given.get(key))
     check_count("max_length", max_length)
-    kind = given.get("tokens", "char")
+    from .data.tokens import TEXT_TOKENS
+
+    kind = given.get("tokens", TEXT_TOKENS)
     if kind == "char" and given.get("lower"):
         raise OptionError("<lower> is for <tokens> word or subword; characters keep their case")
     if kind != "subword" and ("vocab_size" in given or "subword_type" in given):

@@ -42,7 +42,7 @@ def _words(n, seed):
 def pairs():
     """Pairs of different lengths (bucketed, padded) whose last batch of 16 is short (75 = 4 x 16 + 11)."""
     words = _words(75, 0)
-    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in words], seed=0, test_ratio=0.0)
+    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in words], seed=0, test_ratio=0.0, tokens="char")
     return x, t, codec
 
 

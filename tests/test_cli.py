@@ -16,7 +16,7 @@ def trained(tmp_path_factory):
     words = ["abc", "ba", "cab", "aa", "bcb", "ca", "acb", "b"]
     pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words * 40))
     ckpt = d / "m.npz"
-    rc = main(["train", "--data", str(pairs), "--model", "attention", "--epochs", "6", "--hidden", "24", "--wordvec", "8",
+    rc = main(["train", "--data", str(pairs), "--tokens", "char", "--model", "attention", "--epochs", "6", "--hidden", "24", "--wordvec", "8",
                "--lr", "0.02", "--batch-size", "32", "--save", str(ckpt), "--plot", str(d / "curve.png"), "--quiet"])
     assert rc == 0
     return d, pairs, ckpt

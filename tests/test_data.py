@@ -69,7 +69,7 @@ def test_empty_and_missing_files(tmp_path):
 
 def test_pairs_padding_masks_and_end_symbol():
     lines = ["abc\tx", "a\tyyyy", "bb\tzz"] * 10
-    (xtr, ttr), _, codec = load_pairs(lines, seed=0)
+    (xtr, ttr), _, codec = load_pairs(lines, seed=0, tokens="char")
     vocab, tv = codec.vocab, codec.target_vocab
     assert vocab.pad_id == tv.pad_id == 0 and tv.start_id == 1 and tv.end_id == 2 and tv.unk_id == 3
     assert set(vocab.tokens[4:]) == set("abc") and set(tv.tokens[4:]) == set("xyz")  # one vocabulary per side
@@ -80,7 +80,7 @@ def test_pairs_padding_masks_and_end_symbol():
         tgt = tv.decode(t[1:])
         assert {"abc": "x", "a": "yyyy", "bb": "zz"}[src] == tgt
         assert t[0] == tv.start_id and t[1 + len(tgt)] == tv.end_id
-    (xr, _), _, _ = load_pairs(lines, seed=0, reverse=True)
+    (xr, _), _, _ = load_pairs(lines, seed=0, reverse=True, tokens="char")
     assert {vocab.decode(x) for x in xr} == {"cba", "a", "bb"}
     with pytest.raises(DataError, match="line 2: no tab"):
         load_pairs(["a\tb", "ab"])
@@ -117,7 +117,7 @@ def test_codec_owns_reversal_both_ways(fmt, reverse):
     else:
         lines = ["abc\tx", "a\tyy", "cab\tz"]
         srcs = ["abc", "a", "cab"]
-    d = load_dataset(lines=lines, reverse=reverse, test_ratio=0.0)
+    d = load_dataset(lines=lines, reverse=reverse, test_ratio=0.0, tokens="char")
     codec, x = d.codec, d.train.x
     srcs = [srcs[i - 1] for i in d.train_lines]  # the seeded order of the training pairs
     np.testing.assert_array_equal(codec.encode_sources(srcs), x)

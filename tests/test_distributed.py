@@ -327,10 +327,11 @@ def mpirun(*args, n=2, cwd=None):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Pairs of many lengths: bucketed batches of 16, and a short last one."""
+    """Pairs of many lengths (letters written apart, so that the default word tokens are letters):
+    bucketed batches of 16, and a short last one."""
     path = tmp_path_factory.mktemp("corpus") / "pairs.tsv"
     words = mpi_worker._words(150, 2)
-    path.write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
+    path.write_text("".join(f"{' '.join(w)}\t{' '.join(w[::-1])}\n" for w in words))
     return str(path)
 
 

@@ -187,7 +187,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     from seqattn.optim import Adam
     from seqattn.trainer import Trainer, TrainingError
 
-    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in WORDS * 10], seed=0)
+    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in WORDS * 10], seed=0, tokens="char")
     model = AttentionSeq2seq(len(codec.vocab), 4, 8, target_vocab_size=len(codec.target_vocab), pad_id=codec.pad_id, seed=0)
     opt = Adam(0.01)
     tr = Trainer(model, opt, batch_size=16, seed=0, progress=False, log=lambda s: None)
@@ -286,7 +286,7 @@ def test_a_diverged_resume_says_what_is_kept_truly(tmp_path):
     from seqattn.optim import Adam
     from seqattn.trainer import Trainer, TrainingError
 
-    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in WORDS * 10], seed=0)
+    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in WORDS * 10], seed=0, tokens="char")
 
     def trainer():
         model = AttentionSeq2seq(len(codec.vocab), 4, 8, target_vocab_size=len(codec.target_vocab), pad_id=codec.pad_id, seed=0)

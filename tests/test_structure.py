@@ -138,7 +138,7 @@ def test_a_resumed_checkpoints_options_are_kept_and_a_different_one_refused():
 def _pairs(n=37, seed=0):
     rng = np.random.default_rng(seed)
     words = ["".join(rng.choice(list("abcdef"), rng.integers(1, 7))) for _ in range(n)]
-    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in words], seed=0, test_ratio=0.0)
+    (x, t), _, codec = load_pairs([f"{w}\t{w[::-1]}" for w in words], seed=0, test_ratio=0.0, tokens="char")
     return x, t, codec
 
 

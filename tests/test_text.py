@@ -28,6 +28,22 @@ def _corpus_lines():
 
 
 # ----------------------------------------------------------------------------- reading files
+def test_text_pairs_are_read_as_words_by_default_and_the_books_format_as_characters(tmp_path, capsys):
+    """Words translate best on real text (benchmarks/results/text-quality-*.json), so pairs read as
+    words unless told; the book's fixed-width format is characters whatever the default."""
+    d = load_dataset(lines=_corpus_lines())
+    assert d.codec.tokens.kind == "word" and "Go" in d.codec.vocab.tokens
+    assert load_dataset(lines=_corpus_lines(), tokens="char").codec.tokens.kind == "char"
+    book = tmp_path / "book.txt"
+    book.write_text("".join(f"{a}+{b:<3}_{a + b:<4}\n" for a in range(10) for b in range(10)))
+    assert main(["train", "--data", str(book), "--epochs", "1", "--hidden", "8", "--quiet", "--log", "none",
+                 "--save", str(tmp_path / "m.npz")]) == 0
+    assert "char tokens" in capsys.readouterr().out
+    assert main(["train", "--data", CORPUS, "--epochs", "1", "--hidden", "8", "--wordvec", "8", "--max-length", "3",
+                 "--quiet", "--log", "none", "--save", str(tmp_path / "t.npz")]) == 0
+    assert "word tokens" in capsys.readouterr().out
+
+
 def test_crlf_and_byte_order_mark_are_accepted(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_bytes(b"\xef\xbb\xbfGo.\tVa !\tattribution 1\r\nHi.\tSalut.\tattribution 2\r\n")

@@ -24,7 +24,7 @@ def pairs(tmp_path_factory):
 
 
 def test_the_trainers_accuracy_is_evaluates(pairs):
-    d = load_dataset(path=pairs)
+    d = load_dataset(path=pairs, tokens="char")
     c = d.codec
     model = AttentionSeq2seq(len(c.vocab), 8, 24, target_vocab_size=len(c.target_vocab), pad_id=c.pad_id, seed=0)
     history = Trainer(model, Adam(0.02), batch_size=32, codec=c, progress=False, log=lambda *a: None).fit(
@@ -69,7 +69,7 @@ def test_the_librarys_recipe_trains_as_the_command(pairs, tmp_path, model):
     assert main(["train", "--data", str(pairs), "--model", model, "--epochs", "1", "--quiet", "--save", str(ckpt)]) == 0
     command = read(ckpt)[1]["trainer"]
     opts = recipe(model, text=True)  # the pairs are tab-separated text: their recipe
-    d = load_dataset(path=pairs, reverse=opts.reverse)
+    d = load_dataset(path=pairs, reverse=opts.reverse, tokens="char")
     trainer = Trainer(opts.make_model(d.codec), opts.make_optimizer(), codec=d.codec, **opts.trainer_options())
     trainer.save(tmp_path / "lib.npz")
     library = read(tmp_path / "lib.npz")[1]["trainer"]

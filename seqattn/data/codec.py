@@ -28,7 +28,8 @@ from .text import (
 )
 from .tasks import EXAMPLES, INPUT_PROBLEMS, TASKS
 from .tokens import (
-    JOINER, SUBWORD_PIECES, SUBWORD_TYPES, TOKENS, CharTokens, least_tokens, make_tokens, require, tokens_from_meta,
+    JOINER, SUBWORD_PIECES, SUBWORD_TYPES, TEXT_TOKENS, TOKENS, CharTokens, least_tokens, make_tokens, require,
+    tokens_from_meta,
 )
 from .vocab import Vocab
 
@@ -77,10 +78,11 @@ class Codec:
             raise ValueError("the source and target vocabularies must give <pad> the same id")
 
     @classmethod
-    def fit(cls, srcs, tgts, format, reverse=False, *, tokens="char", lower=False, vocab_size=SUBWORD_PIECES,
+    def fit(cls, srcs, tgts, format, reverse=False, *, tokens=TEXT_TOKENS, lower=False, vocab_size=SUBWORD_PIECES,
             subword_type="unigram", min_count=1, max_vocab=None, columns=(0, 1), seed=0):
         """A codec fitted on the texts of training pairs: vocabularies (and for ``tokens="subword"``
         a sentencepiece model per side, of about ``vocab_size`` pieces) and widths from them.
+        ``tokens``: "word" (words and punctuation, ``TEXT_TOKENS``), "char" or "subword".
         "qa": the book's one character vocabulary; "tsv": one vocabulary per side, tokens seen fewer
         than ``min_count`` times and beyond the ``max_vocab`` most frequent become <unk>."""
         if format == "qa":
@@ -411,7 +413,7 @@ def load_dataset(task=None, path=None, reverse=False, seed=SPLIT_SEED, n=EXAMPLE
             train_idx, valid_idx = split_order(len(srcs), seed, test_ratio)
         else:
             train_idx, valid_idx = np.arange(len(srcs)), None
-        kind = "char" if fmt == "qa" else codec.tokens.kind if codec is not None else text_options.get("tokens") or "char"
+        kind = "char" if fmt == "qa" else codec.tokens.kind if codec is not None else text_options.get("tokens") or TEXT_TOKENS
         if valid_idx is not None:  # scored after every epoch: never longer than seqattn takes either
             _leave_out_too_long(srcs, tgts, valid_idx, kind, None, source, training=False)
         train_idx, dropped = _leave_out_too_long(srcs, tgts, train_idx, kind, max_length, source)

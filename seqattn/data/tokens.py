@@ -24,6 +24,11 @@ from ..errors import OptionError
 JOINER = "\uffed"  # ￭, as in OpenNMT's tokenizer
 _WORD = re.compile(r"\w+|[^\w\s]")
 TOKENS = ("char", "word", "subword")
+# How tab-separated pairs are split when no tokens are asked for: words and punctuation, which
+# translated as well as sentencepiece's pieces and far better than characters at the text recipe,
+# with no extra package (benchmarks/results/text-quality-*.json: the -words, -chars and default
+# rows). The book's format is read character by character whatever is asked.
+TEXT_TOKENS = "word"
 # Subword pieces a side, at most: sentencepiece stops below it where the text supports fewer (the
 # few thousand short Tatoeba pairs of benchmarks/text_quality.py give 970-3,400 a side). Fewer
 # pieces did worse there (English-French, chrF 27.0 at 500, 28.7 at 1,000, 31.7 at 2,000 and up).
