@@ -375,6 +375,10 @@ def main(argv=None):
     except (UsageError, BackendError, CheckpointError, DataError, VocabularyError, TrainingError, MissingExtra, ValueError,
             RuntimeError) as exc:
         return _fail(args, exc, str(exc))
+    except BrokenPipeError:  # the reader of the output stopped (`seqattn ... | head`): end quietly, as a shell tool does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's last flush at exit has nowhere to fail
+        return 1
     except OSError as exc:  # a file that could not be read or written; an earlier checkpoint is kept
         return _fail(args, exc, f"{exc.strerror or exc} ({exc.filename or 'a file'})")
     except MemoryError as exc:

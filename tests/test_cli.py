@@ -317,3 +317,18 @@ def test_the_epochs_of_a_run_saved_before_they_were_recorded_are_read_from_its_s
 
     old = read(os.path.join(os.path.dirname(__file__), "data", "v0.3.0", "add-peeky.npz"))[1]  # 1 of 1 epoch, 3 updates
     assert "epochs" not in old["trainer"] and run_epochs(old) == 1
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`seqattn train ... | head -1`: the next line finds the pipe closed; the command ends with
+    status 1 and says nothing (no error about a file, no traceback), as a shell tool does."""
+    proc = subprocess.Popen([sys.executable, "-m", "seqattn", "train", "--task", "addition", "--examples", "300", "--epochs",
+                             "3", "--hidden", "8", "--log", "none", "--quiet", "--save", str(tmp_path / "m.npz")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().startswith(b"attention on addition")
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and err == b"", err
