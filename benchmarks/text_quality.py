@@ -14,7 +14,8 @@ test.tsv with sacrebleu's chrF and BLEU of the detokenised greedy output against
 reference of the pair, by the same function (``seqattn.metrics.text_scores``).
 
 - seqattn runs go through the command, so that its defaults are what is measured:
-  ``seqattn train --data train.tsv --test test.tsv --tokens subword ARGS --epochs E``, then
+  ``seqattn train --data train.tsv --test test.tsv --tokens subword ARGS --epochs E`` (``--tokens
+  subword`` unless ARGS name their tokens: the "-words" and "-chars" runs), then
   ``seqattn eval`` of the checkpoint on test.tsv (chrF, BLEU and the attention's alignment figures).
 - torch runs use seqattn's own codec (``Codec.fit`` on train.tsv with the run's number of
   sentencepiece pieces, so the tokenisation is identical), seqattn's length-bucketed batch plan
@@ -81,6 +82,12 @@ SEQATTN = {
     "seqattn-attention-old-defaults": ["--model", "attention", "--wordvec", "16", "--batch-size", "128", "--lr", "0.001",
                                        "--schedule", "cosine", "--no-reverse"],
     "seqattn-transformer-old-defaults": ["--model", "transformer", "--batch-size", "128", "--lr", "0.001"],
+    # the text recipe on the tokens it may read: words and punctuation (the default since 0.4.0, so
+    # these are the command with no flag but --model), and characters (the default before)
+    "seqattn-attention-words": ["--model", "attention", "--tokens", "word"],
+    "seqattn-transformer-words": ["--model", "transformer", "--tokens", "word"],
+    "seqattn-attention-chars": ["--model", "attention", "--tokens", "char"],
+    "seqattn-transformer-chars": ["--model", "transformer", "--tokens", "char"],
     # the attention model at the torch reference's recipe, and one change each
     "seqattn-attention-torch-recipe": _TR + ["--reverse"],
     "sa-fwd": _TR + ["--no-reverse"],
@@ -163,7 +170,8 @@ def write_split(corpus, work, seed=2025, test_ratio=0.1):
 def run_seqattn(name, args, paths, work, epochs, seed):
     save = os.path.join(work, f"{name}-seed{seed}.npz")
     args = [a.replace("{test}", paths["test"]) for a in args]
-    cmd = ["seqattn", "train", "--data", paths["train"], "--test", paths["test"], "--tokens", "subword", *args,
+    tokens = [] if "--tokens" in args else ["--tokens", "subword"]
+    cmd = ["seqattn", "train", "--data", paths["train"], "--test", paths["test"], *tokens, *args,
            "--epochs", str(epochs), "--seed", str(seed), "--quiet", "--json", "--force", "--save", save]
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True)
