@@ -231,6 +231,9 @@ def cmd_train(args):
         if run.attention and drawn:
             attention_figure(model, codec, drawn, run.attention)
             say(f"attention maps: {run.attention}")
+        elif run.attention:
+            say(f"attention maps: none drawn, every {split} input has more than {MAX_DRAWN} tokens "
+                "(seqattn attention draws shorter inputs of your own)")
     if runlog is not None:
         runlog.close()
         if runlog.written():

@@ -75,10 +75,20 @@ def plot_losses(losses, interval, ylim=None, path=None):
     return _finish(plt, fig, path)
 
 
+LABEL, TITLE = 16, 90  # characters of a token's label and of a panel's title; longer ones end in "…"
+
+
+def _shown(text, most):
+    """A label as drawn: a space as ␣, and at most ``most`` characters (a picture as wide as its
+    labels would otherwise grow with them)."""
+    text = "␣" if text == " " else text
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def plot_attention(weights, sources, outputs, path, titles=None, columns=None):
     """One heatmap per example: ``weights`` (n, S_out, S_src) with the source characters on the x
     axis and the generated characters on the y axis -> PNG at ``path``; ``columns`` panels a row
-    (default: all in one row)."""
+    (default: all in one row). Labels and titles are cut to LABEL and TITLE characters."""
     plt = pyplot()
     n = len(weights)
     columns = columns or n
@@ -91,13 +101,13 @@ def plot_attention(weights, sources, outputs, path, titles=None, columns=None):
         w = np.asarray(weights[k])
         ax.imshow(w, cmap="Greys_r", vmin=0, vmax=max(w.max(), 1e-9), aspect="auto")
         ax.set_xticks(range(len(sources[k])))
-        ax.set_xticklabels([c if c != " " else "␣" for c in sources[k]], fontsize=8)
+        ax.set_xticklabels([_shown(c, LABEL) for c in sources[k]], fontsize=8)
         ax.set_yticks(range(len(outputs[k])))
-        ax.set_yticklabels([c if c != " " else "␣" for c in outputs[k]], fontsize=8)
+        ax.set_yticklabels([_shown(c, LABEL) for c in outputs[k]], fontsize=8)
         ax.set_xlabel("source")
         ax.set_ylabel("output")
         if titles:
-            ax.set_title(titles[k], fontsize=9)
+            ax.set_title(_shown(titles[k], TITLE), fontsize=9)
     _finish(plt, fig, path)
 
 

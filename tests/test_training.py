@@ -118,6 +118,10 @@ def test_plots_are_valid_png(tmp_path):
     assert _is_png(tmp_path / "h.png")
     plot_attention([np.eye(3)], [list("abc")], [list("xyz")], tmp_path / "a.png", titles=["t"])
     assert _is_png(tmp_path / "a.png")
+    # a token of 100,000 characters and a title as long: the picture keeps the size of short ones
+    plot_attention([np.eye(3)], [["a" * 100_000, "b", "c"]], [list("xyz")], tmp_path / "w.png", titles=["t" * 100_000])
+    width = lambda p: int.from_bytes(open(p, "rb").read()[16:20], "big")  # the PNG's IHDR
+    assert width(tmp_path / "w.png") <= 1.5 * width(tmp_path / "a.png")
 
 
 def test_schedules_by_hand():
