@@ -149,18 +149,23 @@ def test_eval_names_the_split_it_scores_and_reads_only_that_splits_files(tmp_pat
 
 
 def test_splits_force_replaces_split_files_only(text_run, tmp_path, capsys):
-    """--force replaces files of pairs (an earlier split), never a file of anything else (a
-    checkpoint, a note) that happens to have a split's name."""
-    _, _, ckpt = text_run
+    """--force replaces the splits seqattn wrote in the folder (its record holds their SHA-256),
+    never a file of the user's that has a split's name, whatever it holds: a checkpoint, a note,
+    a data file of pairs, an edited split."""
+    _, data, ckpt = text_run
     out = tmp_path / "s"
     assert main(["splits", "--model", str(ckpt), "--out", str(out)]) == 0
     written = (out / "train.tsv").read_bytes()
-    assert main(["splits", "--model", str(ckpt), "--out", str(out), "--force"]) == 0  # an earlier split: replaced
+    assert main(["splits", "--model", str(ckpt), "--out", str(out), "--force"]) == 0  # its own splits: replaced
     assert (out / "train.tsv").read_bytes() == written
-    for foreign in (ckpt.read_bytes(), b"my notes\n"):
+    for foreign in (ckpt.read_bytes(), b"my notes\n", data.read_bytes(), written.replace(b"\n", b"\r\n")):
         (out / "held-out.tsv").write_bytes(foreign)
         capsys.readouterr()
         assert main(["splits", "--model", str(ckpt), "--out", str(out), "--force"]) == 2
         err = capsys.readouterr().err
-        assert len(err.strip().splitlines()) == 1 and "is not a file of pairs that splits would write" in err
+        assert len(err.strip().splitlines()) == 1 and "is not a split that seqattn wrote there" in err, err
         assert (out / "held-out.tsv").read_bytes() == foreign
+    (out / "held-out.tsv").unlink()
+    (out / "held-out.tsv").mkdir()
+    assert main(["splits", "--model", str(ckpt), "--out", str(out), "--force"]) == 2
+    assert "where the held-out split goes, is a folder" in capsys.readouterr().err

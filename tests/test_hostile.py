@@ -458,7 +458,7 @@ def test_the_metrics_log_and_the_splits_are_outputs_too(capsys, made, tmp_path):
     err, _ = _error(capsys, ["splits", "--model", str(ckpt), "--out", str(link.parent), "--force"])
     assert "--out" in err and "is a symbolic link" in err and sorted(os.listdir(link.parent)) == ["train.tsv"]
     assert main(["splits", "--model", str(ckpt), "--out", str(tmp_path / "s")]) == 0
-    assert sorted(os.listdir(tmp_path / "s")) == ["held-out.tsv", "train.tsv"]
+    assert sorted(os.listdir(tmp_path / "s")) == [".seqattn-splits.json", "held-out.tsv", "train.tsv"]  # and the record of them
 
 
 def test_a_missing_folder_is_made_and_nothing_is_left_beside_the_checkpoint(capsys, pairs, tmp_path):

@@ -9,6 +9,7 @@ file, when the run had one)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
@@ -103,30 +104,55 @@ def split_name(meta, split):
     return f"the {split} split of {source_name(meta)}"
 
 
+MANIFEST = ".seqattn-splits.json"  # in a folder of splits: the files seqattn wrote there, by SHA-256
+
+
 def write_splits(splits, folder, suffix, force=False, inputs=()):
     """Write each split's lines to ``folder``/SPLIT``suffix`` (UTF-8, one pair a line, each file
     whole or not at all) -> the paths. Every path is checked before any is written (option
     ``out``), none of them one of the ``inputs`` ((option, path) pairs); an existing file is
-    refused unless ``force``, and even then unless it reads as a file of pairs."""
+    refused unless ``force``, and even then unless ``folder``'s MANIFEST records it as a split
+    seqattn wrote there, unchanged since (never a file of the user's, whatever it holds)."""
     paths = {name: os.path.join(folder, f"{name}{suffix}") for name in splits}
-    for path in paths.values():
+    for name, path in paths.items():
+        if os.path.isdir(path):
+            raise DataError(f"{path!r}, where the {name} split goes, is a folder; move it, or choose another folder")
         check_writable(path, "out")
     check_distinct([("out", p) for p in paths.values()], inputs)
     existing = [p for p in paths.values() if os.path.exists(p)]
     if existing and not force:
         raise DataError(f"{existing[0]!r} exists; choose another folder or overwrite with --force")
-    for path in existing:  # --force replaces split files, never a file of anything but pairs
-        from .codec import read_pairs
-
-        try:
-            read_pairs(path)
-        except DataError as exc:
-            raise DataError(f"{path!r} is not a file of pairs that splits would write ({exc}); --force replaces only "
-                            "those: move it, or choose another folder") from exc
+    manifest = os.path.join(folder, MANIFEST)
+    check_writable(manifest, "out")
+    written = _read_manifest(manifest)
+    for path in existing:
+        if written.get(os.path.basename(path)) != fingerprint(path)["sha256"]:
+            raise DataError(f"{path!r} is not a split that seqattn wrote there, or it changed since; --force replaces only "
+                            "those: move it, or choose another folder")
     for name, path in paths.items():
+        data = "".join(line + "\n" for line in splits[name]).encode("utf-8")
         with atomic_write(path) as f:
-            f.write("".join(line + "\n" for line in splits[name]).encode("utf-8"))
+            f.write(data)
+        written[os.path.basename(path)] = hashlib.sha256(data).hexdigest()
+    with atomic_write(manifest) as f:
+        f.write(json.dumps({"seqattn_splits": 1, "files": written}, indent=1).encode("utf-8"))
     return paths
+
+
+def _read_manifest(path):
+    """The files a folder's MANIFEST records (name -> SHA-256); none where there is no manifest.
+    A file of that name that is not one is refused, never replaced."""
+    if not os.path.lexists(path):
+        return {}
+    try:
+        with open_data(path) as f:
+            record = json.loads(f.read(1 << 20).decode("utf-8"))
+        files = record["files"]
+        if record.get("seqattn_splits") != 1 or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise ValueError
+        return dict(files)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError):
+        raise DataError(f"{path!r} is not the record of splits seqattn keeps there; move it, or choose another folder") from None
 
 
 def check_record(f):
