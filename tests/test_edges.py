@@ -111,16 +111,17 @@ def _logprob(model, x, y, start):
     return float(get_ops(scores).log_softmax(scores.astype(np.float64))[np.arange(len(y)), y].sum())
 
 
-def _exhaustive(model, x, vocab, steps, start, stop=None, fill=None, length_penalty=0.0, counted=None):
+def _exhaustive(model, x, vocab, steps, start, stop=None, fill=None, length_penalty=0.0, counted=None, banned=()):
     """The best output of every one of length ``steps``, by score / length ** length_penalty, where
-    an output ends at its first stop (and is filled after it): beam search's definition, from
-    scratch. ``counted(n_tokens)`` overrides the length (to show what a wrong length picks)."""
+    an output ends at its first stop (and is filled after it) and holds no ``banned`` id before it:
+    beam search's definition, from scratch. ``counted(n_tokens)`` overrides the length (to show
+    what a wrong length picks)."""
     best, best_score = None, -np.inf
     for seq in itertools.product(range(vocab), repeat=steps):
         seq = list(seq)
         n = seq.index(stop) + 1 if stop is not None and stop in seq else steps
-        if any(t != fill for t in seq[n:]):
-            continue  # after the stop only the fill: one output per ending
+        if any(t != fill for t in seq[n:]) or any(t in banned for t in seq[:n]):
+            continue  # after the stop only the fill: one output per ending; never a banned id
         score = _logprob(model, x, np.array(seq[:n]), start)
         length = counted(n) if counted else n
         score = score / length**length_penalty if length_penalty else score
@@ -136,17 +137,19 @@ def test_beam_search_is_an_exhaustive_search_when_wide_enough(cls, stop, length_
     exhaustive search finds, with and without a stop symbol and length normalisation. And the test
     can tell: counting a finished output's length on to the end, or normalising by the length
     alone, would pick another output for some row."""
-    vocab, steps, pad = 3, 3, 1
-    model = cls(vocab, 3, 5, seed=12, dtype="float64", pad_id=pad)
-    xs = np.random.default_rng(12).integers(0, vocab, (10, 3))
+    vocab, steps, pad = 4, 3, 1
+    model = cls(vocab, 3, 5, seed=15, dtype="float64", pad_id=pad)
+    xs = np.random.default_rng(15).integers(0, vocab, (10, 3))
     xs[xs == pad] = 2
     found = model.generate(xs, 0, steps, beam_width=vocab**steps, stop_id=stop, length_penalty=length_penalty).tolist()
     fill = pad if stop is not None else None
-    assert found == [_exhaustive(model, x, vocab, steps, 0, stop, fill, length_penalty) for x in xs]
+    banned = tuple(i for i in (0, pad) if i != stop) if stop is not None else ()  # text: never the start or padding
+    best = lambda **kw: [_exhaustive(model, x, vocab, steps, 0, stop, fill, banned=banned, **kw) for x in xs]  # noqa: E731
+    assert found == best(length_penalty=length_penalty)
     if stop is not None and length_penalty:
-        assert found != [_exhaustive(model, x, vocab, steps, 0, stop, fill, length_penalty, counted=lambda n: steps) for x in xs]
+        assert found != best(length_penalty=length_penalty, counted=lambda n: steps)
     if length_penalty > 1:
-        assert found != [_exhaustive(model, x, vocab, steps, 0, stop, fill, 1.0) for x in xs]
+        assert found != best(length_penalty=1.0)
 
 
 def _greedy_by_recomputation(model, x, start, steps, stop=None, fill=None):

@@ -223,7 +223,8 @@ class Seq2seqBase(Composite):
         """Decode a whole batch: xs (N, Ts) int ids -> (N, sample_size) int ids.
 
         Greedy at ``beam_width`` 1, batched beam search above. After ``stop_id`` a row is filled
-        with ``pad_id`` (or ``stop_id`` when the model has none). Dropout is off while decoding,
+        with ``pad_id`` (or ``stop_id`` when the model has none); with a ``stop_id``, ``start_id``
+        and ``pad_id`` are never generated. Dropout is off while decoding,
         and the weights' derived layouts are built once for the whole call.
         """
         xs, mask = self._inputs(xs, mask)
@@ -244,10 +245,14 @@ class Seq2seqBase(Composite):
                 fill = self.pad_id if self.pad_id is not None else stop_id
                 N = xs.shape[0]
                 self._check_decoder_ids(start_id=start_id, stop_id=stop_id, pad_id=fill)
+                # text (a stop symbol) never generates its start or padding symbols: an undertrained
+                # model would print "<s> <s> ..." (the book's one-vocabulary format keeps its search)
+                banned = tuple(i for i in {start_id, self.pad_id} if i is not None and i != stop_id) if stop_id is not None else ()
                 with trusted_ids():  # the decoder reads back only what it generates
                     if beam_width == 1:
-                        return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp)
-                    return search.beam(self.decoder, N, start_id, sample_size, beam_width, stop_id, fill, length_penalty, xp=xp)
+                        return search.greedy(self.decoder, N, start_id, sample_size, stop_id, fill, xp=xp, banned=banned)
+                    return search.beam(self.decoder, N, start_id, sample_size, beam_width, stop_id, fill, length_penalty, xp=xp,
+                                       banned=banned)
         finally:
             if train:
                 self.set_train(train[0])

@@ -19,13 +19,17 @@ def _all_ended(done, s, sample_size):
     return (s + 1) % CHECK_EVERY == 0 and s + 1 < sample_size and bool(to_numpy(done.all()))
 
 
-def greedy(decoder, N, start_id, sample_size, stop_id=None, fill_id=None, xp=None):
-    """-> (N, sample_size) int ids. After ``stop_id`` a row continues with ``fill_id``."""
+def greedy(decoder, N, start_id, sample_size, stop_id=None, fill_id=None, xp=None, banned=()):
+    """-> (N, sample_size) int ids. After ``stop_id`` a row continues with ``fill_id``. The ids in
+    ``banned`` (the start and padding symbols of text) are never chosen."""
     ids = xp.full((N,), start_id, dtype=xp.int64)
     out = xp.empty((N, sample_size), dtype=xp.int64)
     finished = xp.zeros(N, dtype=bool)
+    banned = xp.asarray(list(banned), dtype=xp.int64) if len(banned) else None  # on the device once
     for s in range(sample_size):
         scores = decoder.run(ids[:, None])[:, 0]
+        if banned is not None:
+            scores[:, banned] = NEG
         ids = scores.argmax(axis=1)
         if stop_id is not None:
             ids = xp.where(finished, fill_id, ids)
@@ -37,12 +41,13 @@ def greedy(decoder, N, start_id, sample_size, stop_id=None, fill_id=None, xp=Non
     return out
 
 
-def beam(decoder, N, start_id, sample_size, width, stop_id=None, fill_id=None, length_penalty=0.0, xp=None):
+def beam(decoder, N, start_id, sample_size, width, stop_id=None, fill_id=None, length_penalty=0.0, xp=None, banned=()):
     """Beam search of ``width`` for every row at once -> (N, sample_size) int ids.
 
     Hypotheses are ranked by their summed log-probability while searching; at the end the best is
     chosen by score / length ** length_penalty (0: no normalisation). A hypothesis that has emitted
     ``stop_id`` is finished: it continues with ``fill_id`` at no cost and its length stops growing.
+    The ids in ``banned`` are never chosen.
     """
     B = width
     decoder.reorder(xp.repeat(xp.arange(N), B))
@@ -53,10 +58,13 @@ def beam(decoder, N, start_id, sample_size, width, stop_id=None, fill_id=None, l
     lengths = xp.zeros(N * B, dtype=xp.float64)
     ids = xp.full((N * B,), start_id, dtype=xp.int64)
     rows = xp.arange(N)[:, None] * B
+    banned = xp.asarray(list(banned), dtype=xp.int64) if len(banned) else None
     for s in range(sample_size):
         scores_t = decoder.run(ids[:, None])[:, 0].astype(xp.float64)
         logp = get_ops(scores_t).log_softmax(scores_t)  # (N*B, V)
         V = logp.shape[1]
+        if banned is not None:
+            logp[:, banned] = NEG
         if stop_id is not None:
             forced = xp.full((V,), NEG)
             forced[fill_id] = 0.0
