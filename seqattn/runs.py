@@ -206,6 +206,10 @@ def prepare(args, say):
         say(f"left out {data.dropped:,} of {data.dropped + len(train):,} training pairs longer than {args.max_length} tokens")
     if opts.lr == 0:
         say("warning: --lr 0 leaves the weights as they are")
+    updates = opts.epochs * math.ceil(len(train) / opts.batch_size)
+    if opts.warmup > updates:
+        say(f"warning: --warmup {opts.warmup} is more updates than the run's {updates:,}: the rate climbs for the whole "
+            f"run and never reaches --lr {opts.lr:g}; lower --warmup, or train longer")
     if taken or data_taken:
         say(f"resuming {args.resume}: {', '.join(FLAGS[k] for k in data_taken + taken)} as in the checkpoint")
     if resumed and "epochs" not in taken:
@@ -213,6 +217,7 @@ def prepare(args, say):
         if note:
             say(note)
     warn_unknown(say, codec, train, resumed)
+    warn_unspaced(say, codec, train)
     test_note = ""
     if len(valid) == 0:
         valid = train
@@ -266,7 +271,8 @@ def longer_or_shorter(opts, resumed, updates):
     theirs, done = run_epochs(resumed), resumed["trainer"]["epoch"]
     if theirs is None or theirs == opts.epochs or opts.epochs <= done:
         return None  # unknown, the same, or nothing left to train (which training says)
-    words = f"--epochs {opts.epochs} {'lengthens' if opts.epochs > theirs else 'shortens'} the run of {theirs} epochs"
+    words = (f"--epochs {opts.epochs} {'lengthens' if opts.epochs > theirs else 'shortens'} the run of {theirs} "
+             f"epoch{'s' * (theirs != 1)}")
     if opts.schedule not in ("cosine", "linear"):
         return words
     step = (resumed.get("optimizer") or {}).get("iter", done * updates) + 1
@@ -369,6 +375,25 @@ def warn_unknown(say, codec, train, resumed):
     if max(shares) > 0.2:
         say(f"warning: {shares[0]:.0%} of the source and {shares[1]:.0%} of the target tokens are <unk> "
             "(seen fewer than --min-count times, or beyond --max-vocab); the model cannot learn them")
+
+
+def warn_unspaced(say, codec, train, sample=2000):
+    """Warn when word tokens make most lines of a side one token of wide characters: text written
+    without spaces between words (Chinese, Japanese), which words would learn as whole sentences."""
+    import unicodedata
+
+    if codec.format != "tsv" or not len(train):
+        return
+    for side, texts, tokens in (("source", train.sources, codec.tokens), ("target", train.targets, codec.target_tokens)):
+        if tokens.kind != "word":
+            continue
+        texts = texts[:sample]
+        whole = sum(len(tokens.split(t)) == 1 and any(unicodedata.east_asian_width(c) in "WF" for c in t) for t in texts)
+        if whole >= len(texts) / 2:
+            say(f"warning: {whole:,} of {len(texts):,} {side} lines are one word token of wide characters: text written "
+                "without spaces between words (such as Chinese or Japanese) is better read with --tokens char or "
+                "--tokens subword")
+            return
 
 
 def have_text_scores(say):

@@ -28,6 +28,23 @@ def _corpus_lines():
 
 
 # ----------------------------------------------------------------------------- reading files
+def test_text_without_spaces_read_as_words_and_a_warmup_longer_than_the_run_are_warned_of(tmp_path, capsys):
+    """Chinese or Japanese written without spaces would be learnt sentence by sentence as words;
+    a warm-up longer than the run never reaches the rate asked for. Both are said before training."""
+    pairs = [("我爱你", "I love you ."), ("我喜欢猫", "I like cats ."), ("这是书", "This is a book .")] * 10
+    data = tmp_path / "zh.tsv"
+    data.write_text("".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    base = ["train", "--data", str(data), "--epochs", "1", "--hidden", "8", "--quiet", "--log", "none"]
+    assert main([*base, "--wordvec", "4", "--save", str(tmp_path / "a.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "27 of 27 source lines are one word token of wide characters" in out and "--tokens char" in out
+    assert main([*base, "--tokens", "char", "--model", "transformer", "--heads", "2", "--ffn", "8",
+                 "--save", str(tmp_path / "b.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "wide characters" not in out
+    assert "--warmup 200 is more updates than the run's 1: the rate climbs for the whole run" in out
+
+
 def test_text_pairs_are_read_as_words_by_default_and_the_books_format_as_characters(tmp_path, capsys):
     """Words translate best on real text (benchmarks/results/text-quality-*.json), so pairs read as
     words unless told; the book's fixed-width format is characters whatever the default."""

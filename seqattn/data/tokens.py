@@ -1,7 +1,8 @@
 """How a text becomes tokens and tokens become text again: characters, words, or subwords.
 
-- ``char``: every character is a token (the book's way, and the default).
-- ``word``: words and punctuation marks, split by one documented rule. A word is a run of letters,
+- ``char``: every character is a token (the book's way: its format is always read so).
+- ``word``: words and punctuation marks, split by one documented rule (the default for
+  tab-separated pairs, ``TEXT_TOKENS``). A word is a run of letters,
   digits and underscores; every other visible character is a token of its own; whitespace only
   separates. A token written right after the previous one, with no space between, is stored with
   the joiner ``￭`` in front (``"Go."`` -> ``go ￭.``; ``"l'homme"`` -> ``l ￭' ￭homme``), so joining
