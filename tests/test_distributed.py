@@ -455,7 +455,7 @@ def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tm
 
     save = tmp_path / "m.npz"
     proc = _launch([(["-m", "seqattn", "train", "--data", corpus, *TRAIN, "--epochs", "1000", "--save", str(save)], {})] * 2,
-                   wait=False)
+                   wait=False, session=True)
     try:
         deadline = time.monotonic() + 100
         while not save.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -475,11 +475,13 @@ def test_ctrl_c_ends_every_rank_and_keeps_the_last_finished_epochs_checkpoint(tm
 SETSID = [sys.executable, "-c", "import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])"]
 
 
-def _launch(ranks, cwd=None, env=None, wait=True):
-    """``timeout 120 setsid mpiexec`` with one ``-n 1 [-env K V] python ARGS`` per rank, so that each
-    rank may run another command -> (result, seconds), or the process when ``wait`` is false.
-    mpiexec leads a process group of its own, as a job started from a terminal does (see _ctrl_c)."""
-    command = ["timeout", "120", *SETSID, MPIEXEC]
+def _launch(ranks, cwd=None, env=None, wait=True, session=False):
+    """``timeout 120 mpiexec`` with one ``-n 1 [-env K V] python ARGS`` per rank, so that each rank
+    may run another command -> (result, seconds), or the process when ``wait`` is false. With
+    ``session``, mpiexec leads a session and process group of its own, as a job started from a
+    terminal does (see _ctrl_c); not otherwise, since the kernel hangs up on a stopped process in
+    such a group (an orphaned one: mpiexec's parent is outside its session), and a test stops one."""
+    command = ["timeout", "120", *(SETSID if session else []), MPIEXEC]
     for i, (args, rank_env) in enumerate(ranks):
         command += [":"] * (i > 0) + ["-n", "1"] + [w for k, v in rank_env.items() for w in ("-env", k, v)]
         command += [sys.executable, *args]
@@ -563,7 +565,7 @@ def test_ctrl_c_ends_a_rank_that_waits_for_the_others_to_join(tmp_path, corpus):
     on a signal. One Ctrl-C (SIGINT to the launcher, which passes it on) ends the job at once, far
     within --dist-timeout's 600 s."""
     train = [WORKER, "gone", "train", "--data", corpus, *TRAIN, "--save", str(tmp_path / "m.npz")]
-    proc = _launch([(train, {})] * 2, env={"SEQATTN_TEST_OUT": str(tmp_path)}, wait=False)
+    proc = _launch([(train, {})] * 2, env={"SEQATTN_TEST_OUT": str(tmp_path)}, wait=False, session=True)
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "starting").exists() and proc.poll() is None and time.monotonic() < deadline:
