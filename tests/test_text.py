@@ -28,6 +28,20 @@ def _corpus_lines():
 
 
 # ----------------------------------------------------------------------------- reading files
+def test_words_are_read_in_composed_form_and_old_checkpoints_keep_their_tokens():
+    """An accent typed as a separate mark (NFD) makes the same word as the composed letter (NFC);
+    a codec written before words were composed reads text as it did."""
+    from seqattn.data.tokens import WordTokens, tokens_from_meta
+
+    words = make_tokens("word")
+    assert words.split("nai\u0308ve e\u0301te\u0301") == words.split("na\u00efve \u00e9t\u00e9") == ["na\u00efve", "\u00e9t\u00e9"]
+    assert tokens_from_meta(words.to_meta()).split("e\u0301te\u0301") == ["\u00e9t\u00e9"]
+    old = tokens_from_meta({"kind": "word", "lower": False})
+    assert isinstance(old, WordTokens) and old.split("nai\u0308ve") == ["nai", "\uffed\u0308", "\uffedve"]
+    d = load_dataset(lines=["caf\u00e9\tcoffee", "cafe\u0301 noir\tblack coffee"] * 5, test_ratio=0.0)
+    assert "caf\u00e9" in d.codec.vocab.tokens and "cafe" not in d.codec.vocab.tokens
+
+
 def test_text_without_spaces_read_as_words_and_a_warmup_longer_than_the_run_are_warned_of(tmp_path, capsys):
     """Chinese or Japanese written without spaces would be learnt sentence by sentence as words;
     a warm-up longer than the run never reaches the rate asked for. Both are said before training."""

@@ -329,6 +329,8 @@ def _tokens_from_meta(f, key, fmt):
         return CharTokens()
     kind = t.str("kind", choices=TOKENS if fmt == "tsv" else ("char",))
     meta = {"kind": kind, "lower": bool(t.bool("lower", null=True))}
+    if kind == "word":
+        meta["nfc"] = bool(t.bool("nfc", absent=True))  # absent: written before words were put in NFC
     if kind == "subword":
         meta["model_type"] = t.str("model_type", choices=SUBWORD_TYPES, null=True) or "unigram"
         text = t.str("model")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 
 from ..install import install_hint
 from ..errors import OptionError
@@ -97,13 +98,19 @@ class CharTokens:
 
 
 class WordTokens(CharTokens):
+    """Words and punctuation. ``nfc``: the text is first put in Unicode's composed form (NFC), so
+    that an accent typed as a separate mark makes the same word as the composed letter (``True``
+    for every new codec; a checkpoint written before it keeps its tokens as they were)."""
+
     kind = "word"
 
-    def __init__(self, lower=False):
-        self.lower = lower
+    def __init__(self, lower=False, nfc=True):
+        self.lower, self.nfc = lower, nfc
 
     def split(self, text):
         text = text.replace(JOINER, "")
+        if self.nfc:
+            text = unicodedata.normalize("NFC", text)
         if self.lower:
             text = text.lower()
         return [m.group() if m.start() == 0 or text[m.start() - 1].isspace() else JOINER + m.group()
@@ -122,7 +129,7 @@ class WordTokens(CharTokens):
         return token[len(JOINER):] if token.startswith(JOINER) else token
 
     def to_meta(self):
-        return {"kind": self.kind, "lower": self.lower}
+        return {"kind": self.kind, "lower": self.lower, **({"nfc": True} if self.nfc else {})}
 
 
 class SubwordTokens(CharTokens):
@@ -178,7 +185,7 @@ def tokens_from_meta(meta):
     if kind == "char":
         return CharTokens()
     if kind == "word":
-        return WordTokens(meta.get("lower", False))
+        return WordTokens(meta.get("lower", False), meta.get("nfc", False))
     if kind == "subword":
         return SubwordTokens(base64.b64decode(meta["model"]), meta.get("model_type", "unigram"), meta.get("lower", False))
     raise ValueError(f"unknown token kind {kind!r}: expected one of {', '.join(TOKENS)}")
