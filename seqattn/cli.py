@@ -227,13 +227,14 @@ def cmd_train(args):
 
         plot_history(history, run.plot, title=f"{opts.model} on {run.name}")
         say(f"accuracy curve: {run.plot}")
-        drawn = list(itertools.islice((t for t in valid.sources if len(codec.source_chars(t)) <= MAX_DRAWN), 3))
-        if run.attention and drawn:
-            attention_figure(model, codec, drawn, run.attention)
-            say(f"attention maps: {run.attention}")
-        elif run.attention:
-            say(f"attention maps: none drawn, every {split} input has more than {MAX_DRAWN} tokens "
-                "(seqattn attention draws shorter inputs of your own)")
+        if run.attention:  # the first held-out inputs short enough to draw
+            drawn = list(itertools.islice((t for t in valid.sources if len(codec.source_chars(t)) <= MAX_DRAWN), 3))
+            if drawn:
+                attention_figure(model, codec, drawn, run.attention)
+                say(f"attention maps: {run.attention}")
+            else:
+                say(f"attention maps: none drawn, every {split} input has more than {MAX_DRAWN} tokens "
+                    "(seqattn attention draws shorter inputs of your own)")
     if runlog is not None:
         runlog.close()
         if runlog.written():
