@@ -33,6 +33,7 @@ from .watchdog import FAULT, Watchdog  # noqa: E402
 MPI = None  # mpi4py.MPI, once ``start`` has loaded it
 BEAT = 0x5EA7  # the tag of the root's heartbeats in ``share``
 LOOK = 0.05  # seconds a rank waiting in ``share`` sleeps between looks for the root's word
+SAID = 0.5  # seconds the launcher is given to pass on what a rank said before it ends the job
 
 __all__ = ["FAULT", "MpiCommunicator", "start"]
 
@@ -183,7 +184,12 @@ class MpiCommunicator(Collective):
         return self.dog.watch(what, why)
 
     def abort(self, code=FAULT):
-        """End every rank of the job now, with exit status ``code``."""
+        """End every rank of the job now, with exit status ``code``. What this rank said first
+        reaches the user: the launcher ends every process as soon as it hears of the abort, and
+        drops what it has not yet read from their pipes (MPICH's hydra lost the line that said why
+        about one time in five on a busy machine), so the launcher is given ``SAID`` seconds to
+        read it."""
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(SAID)
         self.comm.Abort(code)
