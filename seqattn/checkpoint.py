@@ -266,7 +266,7 @@ def check_optimizer_meta(f):
 
 # An epoch's record: what the Trainer writes (the scores where it scored them), and any other
 # score a scorer gave, each a finite number.
-_RECORD = {"loss": None, "accuracy": 1, "bleu": 100, "chrf": 100, "lr": None, "seconds": None,
+_RECORD = {"loss": None, "accuracy": 1, "bleu": 100, "bleu_order": 4, "chrf": 100, "lr": None, "seconds": None,
            "examples_per_second": None, "tokens_per_second": None}
 
 

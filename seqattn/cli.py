@@ -249,8 +249,10 @@ def _printer(to_stderr):
 
 
 def _scores_line(scores):
+    from .metrics import bleu_name
+
     parts = [f"accuracy {scores['accuracy'] * 100:.2f}%"]
-    parts += [f"{name} {scores[key]:.2f}" for key, name in (("bleu", "BLEU"), ("chrf", "chrF")) if key in scores]
+    parts += [f"{name} {scores[key]:.2f}" for key, name in (("bleu", bleu_name(scores)), ("chrf", "chrF")) if key in scores]
     return ", ".join(parts)
 
 

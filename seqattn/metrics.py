@@ -57,16 +57,53 @@ def exact_match(model, x, t, start_id, batch_size=EVAL_BATCH, beam_width=1, stop
 
 def text_scores(hypotheses, references, lowercase=False):
     """Corpus BLEU and chrF of detokenised ``hypotheses`` against one reference each, from
-    sacrebleu (the ``[text]`` extra) -> {"bleu": float, "chrf": float} (0-100)."""
+    sacrebleu (the ``[text]`` extra) -> {"bleu": float, "chrf": float} (0-100).
+
+    BLEU counts matches of 1 to 4 tokens, so where no reference is 4 tokens long it is 0 for any
+    output, a perfect one included. There it counts matches of 1 to ``k`` tokens, ``k`` the length
+    of the longest reference (sacrebleu's ``max_ngram_order``; BLEU-k), and the scores say so with
+    "bleu_order": k. The order depends on the references alone, so every epoch of a run scores
+    alike."""
     from .data.tokens import require
 
     sacrebleu = require("sacrebleu", what="BLEU and chrF")
     hypotheses, references = list(hypotheses), list(references)
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references], lowercase=lowercase)
+    order = bleu_order(references, lowercase)
+    if order < BLEU_ORDER:
+        from sacrebleu.metrics import BLEU
+
+        bleu = BLEU(lowercase=lowercase, max_ngram_order=order).corpus_score(hypotheses, [references])
+    else:
+        bleu = sacrebleu.corpus_bleu(hypotheses, [references], lowercase=lowercase)
     if lowercase:  # chrF has no lowercase option: it compares lower-cased texts
         hypotheses, references = [h.lower() for h in hypotheses], [r.lower() for r in references]
     chrf = sacrebleu.corpus_chrf(hypotheses, [references])
-    return {"bleu": float(bleu.score), "chrf": float(chrf.score)}
+    scores = {"bleu": min(float(bleu.score), 100.0), "chrf": min(float(chrf.score), 100.0)}  # 100.00000000000004 is 100
+    if order < BLEU_ORDER:
+        scores["bleu_order"] = order
+    return scores
+
+
+BLEU_ORDER = 4  # BLEU's longest match, as published scores count it
+
+
+def bleu_order(references, lowercase=False):
+    """The longest match BLEU can count on ``references``: the tokens (BLEU's own, 13a) of the
+    longest, at most ``BLEU_ORDER`` (at least 1). Read from sacrebleu's n-gram totals of the
+    references scored against themselves."""
+    from .data.tokens import require
+
+    sacrebleu = require("sacrebleu", what="BLEU")
+
+    if not references:
+        return BLEU_ORDER
+    totals = sacrebleu.corpus_bleu(references, [references], lowercase=lowercase).totals
+    return max(1, sum(1 for n in totals[:BLEU_ORDER] if n > 0))
+
+
+def bleu_name(scores):
+    """"BLEU", or "BLEU-k" where the scores count matches of at most k tokens (``text_scores``)."""
+    return f"BLEU-{int(scores['bleu_order'])}" if "bleu_order" in scores else "BLEU"
 
 
 def evaluate(model, pairs, codec, batch_size=EVAL_BATCH, beam_width=1, text=None, comm=ONE, alignment=False):

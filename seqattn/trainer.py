@@ -14,6 +14,7 @@ from .checkpoint import check_target
 from .backend import get_xp, to_device, to_numpy
 from .distributed import ONE, everywhere
 from .errors import OptionError, finite, fraction, integer, positive_int, quoted
+from .metrics import bleu_name
 from .packed import flat
 from .paths import same_file
 from .metrics import EVAL_BATCH, exact_match
@@ -318,7 +319,7 @@ class Trainer:
             if improved and self.keep_best is not None and comm.root:
                 self.save(self.keep_best)
             shown = "".join(f"  {name} {record[k] * 100:6.2f}%" if k == "accuracy" else f"  {name} {record[k]:5.2f}"
-                            for k, name in (("accuracy", "accuracy"), ("bleu", "BLEU"), ("chrf", "chrF")) if k in record)
+                            for k, name in (("accuracy", "accuracy"), ("bleu", bleu_name(record)), ("chrf", "chrF")) if k in record)
             self._log(f"epoch {epoch:3d}  loss {mean:.4f}{shown}  {seconds:6.1f} s" + ("  (best so far, kept)" if improved and self.keep_best else ""))
         if self.epoch < epochs:
             self._log(f"stopped early: no better test {self.monitor} in the last {self.patience} epochs")

@@ -307,6 +307,27 @@ def test_bleu_and_chrf_agree_with_sacrebleus_command_line(tmp_path):
     ours = text_scores(hyps, refs)
     assert abs(ours["bleu"] - bleu) < 0.051 and abs(ours["chrf"] - chrf) < 0.051
     assert 0 < ours["bleu"] < 100
+    assert "bleu_order" not in ours  # references of 4 tokens and more: BLEU as published
+
+
+@needs_sacrebleu
+def test_bleu_on_references_shorter_than_4_tokens_counts_the_matches_they_can_hold():
+    """No reference of 4 tokens: BLEU-4 is 0 for any output, a perfect one included; the scores
+    count matches of up to the longest reference's length instead, and say so, whatever the outputs."""
+    import sacrebleu
+
+    from seqattn.metrics import bleu_name, text_scores
+
+    refs = ["Va !", "Cours !", "Je suis là."]  # 13a tokens: 2, 2, 4 -> order 4; without the last, 2
+    short = text_scores(refs[:2], refs[:2])
+    assert short == {"bleu": 100.0, "chrf": 100.0, "bleu_order": 2}  # exactly 100 at most: the checkpoint schema holds it to that
+    assert sacrebleu.corpus_bleu(refs[:2], [refs[:2]]).score == 0.0  # what BLEU-4 says of it
+    half = text_scores(["Va !", "Marche lentement maintenant !"], refs[:2])
+    assert half["bleu_order"] == 2 and 0 < half["bleu"] < 100 and bleu_name(half) == "BLEU-2"
+    assert bleu_name({"bleu_order": 2.0}) == "BLEU-2"  # as a history record holds it
+    full = text_scores(refs, refs)
+    assert full["bleu"] == pytest.approx(100) and "bleu_order" not in full and bleu_name(full) == "BLEU"
+    assert text_scores(["x"], ["Va"])["bleu_order"] == 1
 
 
 @needs_sacrebleu
