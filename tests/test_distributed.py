@@ -127,6 +127,42 @@ def test_the_watchdog_ends_a_wait_that_hears_nothing_for_the_timeout_and_takes_c
     assert ended == [INTERRUPTED] and "rank 0 of 2 was interrupted while the ranks joined" in capsys.readouterr().err
 
 
+def _said(capsys, until, seconds=10):
+    """What was written to stderr, read until ``until(text)`` holds or ``seconds`` have passed."""
+    err, deadline = "", time.monotonic() + seconds
+    while not until(err) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        err += capsys.readouterr().err
+    return err
+
+
+def test_a_long_wait_in_mpis_start_is_said_once_with_how_it_ends(capsys, monkeypatch):
+    """A rank that ended before it joined leaves the others in MPI's start until --dist-timeout (600
+    s by default): after NOTICE seconds there they say so once, with the likely cause and the way
+    out; not where the timeout comes first, and not in waits after the start."""
+    from seqattn.distributed import watchdog
+
+    monkeypatch.setattr(watchdog, "NOTICE", 0.3)
+    ended = []
+    dog = watchdog.Watchdog("rank 0 of 2", timeout=60, end=ended.append)
+    with dog.starting("the start of MPI", "another rank never joined"):
+        err = _said(capsys, lambda e: "has waited" in e)
+        time.sleep(1.2)  # a look of the watchdog's more
+    with dog.watch("the gradient all-reduce"):
+        time.sleep(1.2)
+    err += capsys.readouterr().err
+    assert ended == [] and err == ("seqattn: rank 0 of 2 has waited 0.3 s in the start of MPI: maybe another rank never "
+                                   "joined. The job ends after --dist-timeout (60 s); Ctrl-C ends it now\n")
+    dog = watchdog.Watchdog("rank 0 of 2", timeout=None, end=ended.append)
+    with dog.starting("the start of MPI", "another rank never joined"):
+        err = _said(capsys, lambda e: "has waited" in e)
+    assert "The job never ends by itself; Ctrl-C ends it now" in err
+    dog = watchdog.Watchdog("rank 0 of 2", timeout=0.2, end=ended.append)
+    with dog.starting("the start of MPI", "another rank never joined"):
+        err = _said(capsys, lambda e: bool(ended))
+    assert set(ended) == {watchdog.FAULT} and "has waited" not in err and "waited more than 0.2 s" in err
+
+
 # ----------------------------------------------------------------------------------- threads
 
 

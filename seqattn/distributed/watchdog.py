@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+NOTICE = 30  # seconds in MPI's start after which a rank says that it waits, and how the wait ends
 FAULT = 1  # the exit status of a job ended by a fault (an error on a rank, a stall, a rank that never joined)
 INTERRUPTED = 130  # ... by Ctrl-C
 
@@ -40,6 +41,7 @@ class Watchdog:
         self._waiting = None  # (what, why, since) while this rank waits for the others
         self._signals = None  # while the main thread is in MPI's start: the pipe the signals' numbers come on
         self._thread = None
+        self._notice = None  # while the main thread is in MPI's start: (seconds, line) to say once if it lasts
 
     def _run(self):
         while True:
@@ -48,7 +50,10 @@ class Watchdog:
                 self._take_signals(interval)
             else:
                 time.sleep(interval)
-            waiting = self._waiting
+            waiting, notice = self._waiting, self._notice
+            if waiting is not None and notice is not None and time.monotonic() - waiting[2] > notice[0]:
+                self._notice = None
+                self._say(notice[1])
             if waiting is not None and self.timeout is not None and time.monotonic() - waiting[2] > self.timeout:
                 what, why, _ = waiting
                 self._say(f"waited more than {self.timeout:g} s in {what}: {why}; ending the job (--dist-timeout)")
@@ -102,16 +107,22 @@ class Watchdog:
     def starting(self, what, why):
         """A watched block around MPI's start, where the main thread runs no Python, so that
         Python cannot act on Ctrl-C: this thread takes it there and ends the job (where the block
-        is on the main thread; elsewhere it is only watched)."""
+        is on the main thread; elsewhere it is only watched). A wait there of more than ``NOTICE``
+        seconds (where the timeout is longer) is said once, with ``why`` and how it ends, so that a
+        job whose rank ended before it joined is not silent until the timeout."""
         writer = previous = None
         if threading.current_thread() is threading.main_thread() and self._signals is None:
             self._signals, writer = os.pipe()
             os.set_blocking(writer, False)
             previous = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+        if self.timeout is None or self.timeout > NOTICE:
+            ends = "never ends by itself" if self.timeout is None else f"ends after --dist-timeout ({self.timeout:g} s)"
+            self._notice = (NOTICE, f"has waited {NOTICE:g} s in {what}: maybe {why}. The job {ends}; Ctrl-C ends it now")
         try:
             with self.watch(what, why):
                 yield
         finally:
+            self._notice = None
             if writer is not None:
                 signal.set_wakeup_fd(previous)
                 os.close(writer)  # the end of the pipe: this thread stops reading it
