@@ -191,6 +191,20 @@ def device_count() -> int:
         return 0
 
 
+def device_memory():
+    """(free, total) bytes of the current GPU on the cupy backend, free counting what cupy's own
+    pool holds unused; None on numpy, or where the GPU cannot say."""
+    if _state()[0] != "cupy":
+        return None
+    cupy = _import_cupy()
+    try:
+        free, total = cupy.cuda.runtime.memGetInfo()
+    except Exception:  # cupy raises CUDARuntimeError where the driver cannot say
+        return None
+    pool = getattr(cupy, "get_default_memory_pool", None)
+    return int(free) + (int(pool().free_bytes()) if pool else 0), int(total)
+
+
 def use_device(index: int):
     """Make CUDA device ``index`` this process's current device (one device per rank)."""
     _import_cupy().cuda.Device(index).use()

@@ -31,6 +31,18 @@ def _gib(n):
     return f"{n / 2**30:,.1f} GiB"
 
 
+def _room():
+    """(bytes, words) a model's weights and a step may take: on the cupy backend, the current
+    GPU's free memory; elsewhere half of this machine's memory."""
+    from .backend import device_memory
+
+    gpu = device_memory()
+    if gpu is not None:
+        return gpu[0], f"this GPU's free memory ({_gib(gpu[0])} of {_gib(gpu[1])})"
+    limit = memory_limit()
+    return limit, f"half of this machine's memory ({_gib(limit)})"
+
+
 def _itemsize(config):
     return np.dtype(config.get("dtype") or "float32").itemsize
 
@@ -55,10 +67,10 @@ def generation_need(cls, config, rows, beam, Ts, steps):
             "decoding": _itemsize(config) * rows * beam * cls.decoding_floats(config, Ts, steps)}
 
 
-def _too_much(parts, limit):
+def _too_much(parts, room):
     total = sum(parts.values())
     shown = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
-    return f"about {_gib(total)} ({shown}), more than half of this machine's memory ({_gib(limit)})"
+    return f"about {_gib(total)} ({shown}), more than {room}"
 
 
 def _lowest(need, values, keys):
@@ -85,7 +97,7 @@ def check_training(cls, config, batch_size, slots, source_lengths, target_length
     not fit: the OptionError names what to lower (a size, the batch, the longest pairs)."""
     if not len(source_lengths):
         return
-    limit = memory_limit()
+    limit, room = _room()
     n = len(source_lengths)
     values = {**config, "_batch": min(batch_size, n), "_Ts": max(source_lengths), "_Tt": max(target_lengths) + 2}
 
@@ -102,15 +114,15 @@ def check_training(cls, config, batch_size, slots, source_lengths, target_length
         side, lengths = max((("source", source_lengths), ("target", target_lengths)), key=lambda kv: max(kv[1]))
         k = max(range(n), key=lengths.__getitem__)
         raise OptionError(f"{source}, line {line_numbers[k]}: its {side} has {lengths[k]} {unit} (the median is "
-                          f"{sorted(lengths)[n // 2]}), so one batch of {values['_batch']} would need {_too_much(parts, limit)}; "
+                          f"{sorted(lengths)[n // 2]}), so one batch of {values['_batch']} would need {_too_much(parts, room)}; "
                           "leave out long pairs with <max_length>, or lower <batch_size>")
     if key == "_batch":
         raise OptionError(f"one batch of {values['_batch']:,} pairs of up to {values['_Ts']} and {values['_Tt']} {unit} would need "
-                          f"{_too_much(parts, limit)}; lower <batch_size>")
+                          f"{_too_much(parts, room)}; lower <batch_size>")
     if key in ("vocab_size", "target_vocab_size"):
         raise OptionError(f"vocabularies of {config['vocab_size']:,} and {config['target_vocab_size']:,} tokens would need "
-                          f"{_too_much(parts, limit)}; keep fewer tokens with <max_vocab> or <min_count>")
-    raise OptionError(f"a model with <{key}> {config[key]:,} would need {_too_much(parts, limit)}; lower <{key}>")
+                          f"{_too_much(parts, room)}; keep fewer tokens with <max_vocab> or <min_count>")
+    raise OptionError(f"a model with <{key}> {config[key]:,} would need {_too_much(parts, room)}; lower <{key}>")
 
 
 def check_run(opts, codec, source_lengths, target_lengths, line_numbers, source):
@@ -129,14 +141,14 @@ def check_run(opts, codec, source_lengths, target_lengths, line_numbers, source)
 def check_generation(cls, config, rows, beam, Ts, steps):
     """Refuse, before decoding, ``rows`` inputs of ``Ts`` steps decoded for ``steps`` steps with a
     beam of ``beam`` that would not fit (an OptionError naming <beam_width>)."""
-    limit = memory_limit()
+    limit, room = _room()
     parts = generation_need(cls, config, rows, beam, Ts, steps)
     if sum(parts.values()) <= limit:
         return
     what = f"decoding {rows:,} inputs of up to {Ts} tokens for {steps} steps"
     if beam > 1:
-        raise OptionError(f"<beam_width> {beam:,}: {what} would need {_too_much(parts, limit)}; lower <beam_width>")
-    raise OptionError(f"{what} would need {_too_much(parts, limit)}; give fewer inputs at once")
+        raise OptionError(f"<beam_width> {beam:,}: {what} would need {_too_much(parts, room)}; lower <beam_width>")
+    raise OptionError(f"{what} would need {_too_much(parts, room)}; give fewer inputs at once")
 
 
 def check_checkpoint_model(cls, config, path):

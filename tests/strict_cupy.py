@@ -256,7 +256,8 @@ class StrictCupy(types.ModuleType):
         self.ndarray = StrictArray
         self.random = types.SimpleNamespace(default_rng=lambda seed=None: _Generator(seed))
         runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, driverGetVersion=lambda: 0, runtimeGetVersion=lambda: 0,
-                                        getDeviceProperties=lambda i: {"name": b"strict cupy stand-in"})
+                                        getDeviceProperties=lambda i: {"name": b"strict cupy stand-in"},
+                                        memGetInfo=lambda: (80 << 30, 80 << 30))  # (free, total) bytes: an empty 80 GiB GPU
         self.cuda = types.SimpleNamespace(runtime=runtime, get_current_stream=lambda: _Stream(),
                                           Device=lambda i=0: types.SimpleNamespace(id=i, use=lambda: None),
                                           nccl=__import__("fake_nccl"))

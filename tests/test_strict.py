@@ -6,6 +6,7 @@ import pytest
 
 from seqattn import backend
 from seqattn.backend import to_device, to_numpy
+from seqattn.errors import OptionError
 from seqattn.data import date_lines, load_qa
 from seqattn.models import AttentionSeq2seq, TransformerSeq2seq
 from seqattn.ops import trusted_ids
@@ -203,3 +204,25 @@ def test_the_cupy_embedding_gradient_is_a_one_hot_product():
         finally:
             ops.onehot_limit = limit
         np.testing.assert_allclose(to_numpy(got), want, rtol=1e-12, atol=1e-12)
+
+
+def test_on_the_gpu_a_run_that_cannot_fit_its_free_memory_is_refused_before_it_starts(tmp_path, monkeypatch, capsys):
+    """On the cupy backend a step's memory is the GPU's: what it would need is held to the current
+    device's free memory (what cupy's runtime says), not to the host's, and the flag is named."""
+    from seqattn.cli import main
+    from seqattn.memory import check_generation
+
+    model = AttentionSeq2seq(vocab_size=20, wordvec_size=8, hidden_size=16)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"a b c {i}\tx y {i}\n" for i in range(40)), encoding="utf-8")
+    argv = ["train", "--data", str(pairs), "--epochs", "1", "--quiet", "--log", "none", "--save", str(tmp_path / "m.npz"),
+            "--backend", "cupy", "--hidden", "3000"]  # about 0.4 GiB of weights and slots: fits the host, not 256 MiB
+    monkeypatch.setattr(STRICT.cuda.runtime, "memGetInfo", lambda: (256 << 20, 80 << 30))
+    with install():
+        assert main(argv) == 2
+        with pytest.raises(OptionError, match=r"beam_width 100: decoding 400 inputs .* about 0.5 GiB .* more than this GPU's free memory"):
+            check_generation(AttentionSeq2seq, model.config, 400, 100, 20, 20)
+    check_generation(AttentionSeq2seq, model.config, 400, 100, 20, 20)  # on numpy: half of the host's memory
+    err = capsys.readouterr().err
+    assert "a model with --hidden 3,000 would need about" in err and "more than this GPU's free memory (0.2 GiB of 80.0 GiB)" in err
+    assert not (tmp_path / "m.npz").exists()
