@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PICTURE_MARK = b"seqattn"  # the start of the "Software" text of every PNG seqattn draws (plots._save)
 
 
 def kind_of(mode):
@@ -87,7 +88,8 @@ def check_writable(path, key, picture=False, ending=None, choose=None):
     directory, a symbolic link (writing would replace or follow it), a FIFO or a device, a path
     under a file, a name longer than the file system allows, a folder without permission. A
     ``picture`` must end in .png (nothing is added to a name), and an existing file there must be a
-    PNG picture; another output must end in ``ending`` where one is given. ``choose``: the option
+    PNG picture that seqattn drew (``drawn_by_seqattn``); another output must end in ``ending``
+    where one is given. ``choose``: the option
     to choose another of, ``<key>`` by default (another for a file named after another option's
     value, as the -best checkpoint is after --save)."""
     path = os.fspath(path)
@@ -102,8 +104,9 @@ def check_writable(path, key, picture=False, ending=None, choose=None):
             raise OptionError(f"<{key}> {path!r} is a directory; give a file name")
         if not stat.S_ISREG(st.st_mode):
             raise OptionError(f"<{key}> {path!r} is not a regular file: it is {kind_of(st.st_mode)}; choose another {choose}")
-        if picture and not _starts_with(full, PNG_MAGIC):
-            raise OptionError(f"<{key}> {path!r} exists and is not a PNG picture; refusing to overwrite it: choose another {choose}")
+        if picture and not drawn_by_seqattn(full):
+            raise OptionError(f"<{key}> {path!r} exists and is not a picture that seqattn drew; refusing to overwrite it: "
+                              f"remove it, or choose another {choose}")
     _check_parent(path, key, st)
 
 
@@ -162,12 +165,28 @@ def _check_parent(path, key, st):
         raise OptionError(f"<{key}> {path!r} cannot be written: no permission")
 
 
-def _starts_with(path, magic):
+def drawn_by_seqattn(path):
+    """Whether the file ``path`` is a PNG picture whose "Software" text, among the chunks before
+    its image data, names seqattn (what ``plots`` writes into every picture it draws)."""
     try:
         with open_regular(path, OSError) as f:
-            return f.read(len(magic)) == magic
+            if f.read(len(PNG_MAGIC)) != PNG_MAGIC:
+                return False
+            for _ in range(64):  # the text chunks come before the image data: a few chunks in
+                head = f.read(8)
+                if len(head) < 8 or head[4:] in (b"IDAT", b"IEND"):
+                    return False
+                size = int.from_bytes(head[:4], "big")
+                if head[4:] == b"tEXt" and size <= 4096:
+                    keyword, _, text = f.read(size).partition(b"\0")
+                    if keyword == b"Software" and text.startswith(PICTURE_MARK):
+                        return True
+                    f.seek(4, os.SEEK_CUR)
+                else:
+                    f.seek(size + 4, os.SEEK_CUR)
     except OSError:
-        return False
+        pass
+    return False
 
 
 def identity(path):

@@ -24,11 +24,16 @@ def pyplot(file_only=True):
 
 
 def _save(fig, path):
-    """Write ``fig`` as a PNG at ``path`` whole or not at all (never through a link to another file)."""
-    from .paths import atomic_write
+    """Write ``fig`` as a PNG at ``path`` whole or not at all, where ``check_writable`` allows it
+    (never through a link, onto a special file, or over a file seqattn did not draw): its
+    "Software" text names seqattn, so that a later picture may replace it."""
+    from . import __version__
+    from .paths import PICTURE_MARK, atomic_write, check_writable
 
+    check_writable(path, "path", picture=True)
     with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
+                    metadata={"Software": f"{PICTURE_MARK.decode()} {__version__} (matplotlib)"})
 
 
 def _finish(plt, fig, path):

@@ -21,6 +21,7 @@ import pytest
 from seqattn import checkpoint
 from seqattn.checkpoint import read_npz, write_npz_atomic
 from seqattn.cli import main
+from seqattn.errors import OptionError
 
 WORDS = ["abc", "ba", "cab", "aa", "bcb", "ca", "acb", "b"]
 TINY = ["--epochs", "1", "--hidden", "8", "--wordvec", "4", "--batch-size", "32", "--quiet", "--log", "none"]
@@ -395,7 +396,7 @@ def test_every_output_is_checked_before_the_first_epoch(capsys, pairs, tmp_path)
         (["--save", str(tmp_path / "a.npz"), "--plot", str(tmp_path / "curve.txt")], "must end in .png"),
         (["--save", str(tmp_path / "x.png"), "--plot", str(tmp_path / "x.png")], "are one file"),
         (["--save", str(tmp_path / "c.npz"), "--plot", str(tmp_path / "c.png")], "c-attention.png' is a directory"),
-        (["--save", str(tmp_path / "d.npz"), "--plot", str(kept)], "exists and is not a PNG picture"),
+        (["--save", str(tmp_path / "d.npz"), "--plot", str(kept)], "exists and is not a picture that seqattn drew"),
         (["--save", str(tmp_path / ("n" * 300 + ".npz"))], "is 304 bytes long, and this file system allows"),
         (["--save", str(tmp_path / "e.npz"), "--keep-best", "--plot", str(tmp_path / "e-best.npz")], "must end in .png"),
     ]:
@@ -403,6 +404,42 @@ def test_every_output_is_checked_before_the_first_epoch(capsys, pairs, tmp_path)
         assert words in err and "epoch" not in out, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c-attention.png", "kept.png"]
     assert pairs.read_text().startswith("abc\tcba")
+
+
+def test_a_picture_seqattn_did_not_draw_is_never_replaced_by_the_command_or_the_library(capsys, pairs, tmp_path):
+    """A PNG the user made (here with matplotlib) is kept by --plot, attention --out and the
+    library's plots; a picture seqattn drew (its "Software" text says so) is replaced. The library's
+    plots refuse special files and links as the command does: root's /dev/null stays a device."""
+    from seqattn.paths import drawn_by_seqattn
+    from seqattn.plots import plot_history, plot_losses, pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    holiday = tmp_path / "holiday.png"
+    fig.savefig(holiday)
+    plt.close(fig)
+    before = holiday.read_bytes()
+    save = tmp_path / "m.npz"
+    err, out = _error(capsys, ["train", "--data", str(pairs), *TINY, "--save", str(save), "--plot", str(holiday)])
+    assert "--plot" in err and "exists and is not a picture that seqattn drew" in err and "epoch" not in out
+    history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5}]
+    for draw in (lambda p: plot_history(history, p), lambda p: plot_losses([1.0, 0.5], 20, path=p)):
+        with pytest.raises(OptionError, match="is not a picture that seqattn drew"):
+            draw(holiday)
+        with pytest.raises(OptionError, match="must end in .png"):  # and a device named .png is not a regular file
+            draw(os.devnull)
+        link = tmp_path / "link.png"
+        link.symlink_to(pairs)
+        with pytest.raises(OptionError, match="is a symbolic link"):
+            draw(link)
+        link.unlink()
+    assert holiday.read_bytes() == before and os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    curve = tmp_path / "curve.png"
+    assert main(["train", "--data", str(pairs), *TINY, "--save", str(save), "--force", "--plot", str(curve)]) == 0
+    assert drawn_by_seqattn(curve) and not drawn_by_seqattn(holiday) and not drawn_by_seqattn(pairs)
+    plot_losses([1.0, 0.5], 20, path=curve)  # a picture seqattn drew is replaced
+    assert main(["train", "--data", str(pairs), *TINY, "--save", str(save), "--force", "--plot", str(curve)]) == 0
 
 
 def test_a_symlinked_output_is_not_written_through(capsys, pairs, tmp_path):
