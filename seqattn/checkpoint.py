@@ -246,6 +246,7 @@ def check_meta(meta, path):
     m.obj("codec", absent=True)  # a part seqattn did not write is absent, never null
     m.obj("source", absent=True)
     m.bool("log", absent=True)  # whether the run wrote a metrics log (--log none: false)
+    m.str("log_file", absent=True, longest=4096)  # its CSV from the checkpoint's folder, where --log named it
     optimizer, trainer = m.obj("optimizer", absent=True), m.obj("trainer", absent=True)
     if optimizer is not None:
         check_optimizer_meta(optimizer)

@@ -198,7 +198,7 @@ def cmd_train(args):
     longest = max(max(p.x.shape[1], p.t.shape[1]) for p in (train, valid, test) if p is not None)
     model = opts.make_model(codec, longest)
     trainer = Trainer(model, opts.make_optimizer(), **opts.trainer_options(), progress=not args.quiet, log=say,
-                      codec=codec, meta={"data": run.name, "source": run.source, "log": run.log is not None},
+                      codec=codec, meta={"data": run.name, "source": run.source, **runs.log_record(run.log, run.save)},
                       keep_best=run.best, patience=run.patience,
                       scorer=lambda m: evaluate(m, valid, codec, text=run.text_scores, comm=comm)[0],
                       monitor="chrf" if run.text_scores else "accuracy", comm=comm)

@@ -251,6 +251,10 @@ def stopping(args, resumed):
     if args.log is None and (resumed or {}).get("log") is False:
         args.log = "none"
         taken.append("log")
+    elif args.log is None and isinstance((resumed or {}).get("log_file"), str):  # a --log of its own: it goes on there
+        args.log = os.path.join(os.path.dirname(os.path.abspath(args.resume)), resumed["log_file"])
+        args._log_resumed = True  # the resumed run's own log, wherever the two were moved
+        taken.append("log")
     if args.patience is None and theirs.get("patience") is not None:
         args.patience = theirs["patience"]
         taken.append("patience")
@@ -313,6 +317,20 @@ def choose_threads(value, comm, say):
     return f"{n} BLAS thread{'s' if n != 1 else ''}" if n else "BLAS threads unknown"
 
 
+def log_record(stem, save):
+    """What a checkpoint at ``save`` records of its run's metrics log at ``stem``: {"log": whether
+    there is one}, and where the log is not the default one named after the checkpoint, its CSV's
+    path from the checkpoint's folder ("log_file"), which a resume takes where --log is not given."""
+    record = {"log": stem is not None}
+    if stem is not None and os.path.abspath(stem) != os.path.abspath(os.path.splitext(save)[0]):
+        folder = os.path.dirname(os.path.abspath(save))
+        try:
+            record["log_file"] = os.path.relpath(os.path.abspath(stem + ".csv"), folder)
+        except ValueError:  # another drive (Windows): no path from one to the other
+            record["log_file"] = os.path.abspath(stem + ".csv")
+    return record
+
+
 def log_stem(args, save):
     """Where the run's metrics log goes (--log PATH.csv; beside the checkpoint, named after it, by
     default), its files checked before any work as the checkpoint is (``runlog.check_log``: never
@@ -327,7 +345,7 @@ def log_stem(args, save):
         check_writable(args.log, "log", ending=".csv")
     stem = os.path.splitext(args.log or save)[0]
     # the log of the resumed run: the one it records, or by default the one named after its checkpoint
-    continuing = args.resume is not None and (same_file(args.resume, logged_checkpoint(stem))
+    continuing = args.resume is not None and (same_file(args.resume, logged_checkpoint(stem)) or getattr(args, "_log_resumed", False)
                                               or (args.log is None and same_file(args.resume, save)))
     check_log(stem, "log", continuing=continuing, force=args.force)
     return stem

@@ -57,6 +57,27 @@ def test_a_run_without_a_log_resumes_without_one_and_nothing_left_says_no_log(tm
     assert "metrics log" not in out and "nothing" in out, out
 
 
+def test_a_run_with_a_log_of_its_own_resumes_into_it_also_when_its_folder_moved(tmp_path, capsys):
+    """--log PATH is the run's, as --log none is: a resume alone goes on writing there (the
+    checkpoint records the log's path from its own folder, so the two may move together), and
+    writes no second log named after the checkpoint."""
+    import os
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    main(["train", "--task", "addition", "--model", "peeky", "--epochs", "1", "--examples", "1000", "--hidden", "16",
+          "--quiet", "--save", str(run / "m.npz"), "--log", str(run / "logs" / "custom.csv")])
+    shutil.move(str(run), str(tmp_path / "moved"))
+    capsys.readouterr()
+    for epochs in (2, 3):
+        assert main(["train", "--resume", str(tmp_path / "moved" / "m.npz"), "--epochs", str(epochs), "--quiet"]) == 0
+    assert "--log as in the checkpoint" in capsys.readouterr().out
+    with open(tmp_path / "moved" / "logs" / "custom.csv", newline="") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
+    assert sorted(os.listdir(tmp_path / "moved")) == ["logs", "m.npz"]
+
+
 def _events(path):
     """The (tag, step, value) scalars of a TensorBoard event file (TFRecord: length, its CRC, the
     record, its CRC)."""
