@@ -308,6 +308,10 @@ def cmd_splits(args):
     from .models import read_meta
     from .paths import check_input
 
+    if not args.out:
+        raise UsageError("--out must name a folder to write the splits into")
+    if args.examples is not None and args.task is None:
+        raise UsageError("--examples is the size of a built-in --task; the pairs of --model or --data are those of its file")
     for key in ("model", "data"):
         if getattr(args, key) is not None:
             check_input(getattr(args, key), key)
@@ -320,12 +324,16 @@ def cmd_splits(args):
         if args.data is not None:
             read_pairs(args.data)  # what train --data would refuse is refused here too
         source = describe(args.task, args.data, args.examples or EXAMPLES)
-    splits = split_lines(source, where=repr(args.model) if args.model else "the data")
+    splits = split_lines(source, where=repr(args.model) if args.model else "the data",
+                         fix="give the data file with --data in place of --model")
     suffix = ".txt" if "\t" not in next(iter(splits["train"] or splits["held-out"]), "") else ".tsv"
     recorded = [("data" if key == "file" else key, source[key]["path"]) for key in ("file", "valid", "test") if key in source]
     inputs = [(k, getattr(args, k)) for k in ("model", "data") if getattr(args, k)] + recorded
-    for name, path in write_splits(splits, args.out, suffix, force=args.force, inputs=inputs).items():
+    empty = [name for name, lines in splits.items() if not lines]
+    for name, path in write_splits({k: v for k, v in splits.items() if v}, args.out, suffix, force=args.force, inputs=inputs).items():
         print(f"{path}: {len(splits[name]):,} pairs ({name})")
+    for name in empty:  # a file of no pairs is one that train --valid would refuse
+        print(f"no {name} split: {len(splits['train']):,} pairs are too few to hold any out (training scores the training pairs)")
     return 0
 
 

@@ -430,7 +430,7 @@ def pairs_to_score(args, codec, meta):
     """What ``eval`` scores: the pairs of --data, or a split of the checkpoint's own data (by
     default the held-out pairs every epoch was scored on) -> (Pairs, what they are)."""
     from .data import read_lines
-    from .data.source import is_same_file, split_lines, split_name
+    from .data.source import is_same_file, source_name, split_lines, split_name
 
     source = meta.get("source")
     if args.data is not None:
@@ -446,4 +446,8 @@ def pairs_to_score(args, codec, meta):
     if split == "test" and "test" not in source:
         raise UsageError(f"{args.model!r} was trained without a --test file; choose --split held-out or train")
     lines = split_lines(source, where=repr(args.model), which=(split,))[split]
+    if not lines and split == "held-out":  # too few pairs to hold any out: training scored the training pairs
+        lines = split_lines(source, where=repr(args.model), which=("train",))["train"]
+        return codec.read(lines, source_name(source)), (f"the training pairs of {source_name(source)} (too few pairs for a "
+                                                         "held-out split: training scored these too)")
     return codec.read(lines, split_name(source, split)), split_name(source, split)

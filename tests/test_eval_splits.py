@@ -86,10 +86,43 @@ def test_a_changed_or_missing_data_file_is_refused_in_one_line(tmp_path, capsys)
     assert main(["eval", "--model", str(ckpt)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has changed since training" in err
-    os.unlink(data)
+    os.rename(data, tmp_path / "moved.tsv")
     assert main(["eval", "--model", str(ckpt)]) == 2
-    assert "is not there any more" in capsys.readouterr().err
+    assert "is not there any more; give the pairs to score with --data" in capsys.readouterr().err
     assert main(["eval", "--model", str(ckpt), "--split", "test"]) == 2
+    capsys.readouterr()
+    assert main(["splits", "--model", str(ckpt), "--out", str(tmp_path / "s")]) == 2  # its fix is one that splits takes
+    assert capsys.readouterr().err.strip().endswith("give the data file with --data in place of --model")
+    assert main(["splits", "--data", str(tmp_path / "moved.tsv"), "--out", str(tmp_path / "s")]) == 0
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith("give the pairs to train on with --data")
+
+
+def test_a_file_too_small_to_hold_pairs_out_is_scored_and_split_as_training_scored_it(tmp_path, capsys):
+    """Fewer than 10 pairs: training scores its training pairs (nothing is held out), and eval and
+    splits follow it, where eval said "no examples" and splits wrote an empty held-out file."""
+    data = tmp_path / "nine.tsv"
+    data.write_text("".join(f"{w}\t{w[::-1]}\n" for w in WORDS[:9]))
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--hidden", "8", "--quiet", "--save", str(ckpt)]) == 0
+    assert "testing on the training pairs" in capsys.readouterr().out
+    assert main(["eval", "--model", str(ckpt), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n"] == 9 and "scoring the training pairs of" in err and "too few pairs" in err
+    assert main(["splits", "--model", str(ckpt), "--out", str(tmp_path / "s")]) == 0
+    assert "no held-out split: 9 pairs are too few" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path / "s")) == [".seqattn-splits.json", "train.tsv"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--out", ""], "--out must name a folder"),
+    (["--out", "{tmp}/s", "--examples", "500"], "--examples is the size of a built-in --task"),
+])
+def test_splits_refuses_what_it_would_ignore(tmp_path, capsys, argv, words):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{w}\t{w[::-1]}\n" for w in WORDS * 5))
+    assert main(["splits", "--data", str(data), *(a.format(tmp=tmp_path) for a in argv)]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "s").exists()
 
 
 def test_resume_without_task_or_data_takes_the_checkpoints(tmp_path, capsys):

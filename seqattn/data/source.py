@@ -50,37 +50,39 @@ def is_same_file(record, path):
             and fingerprint(path)["sha256"] == record["sha256"])
 
 
-def _lines_of(record, what, where):
+SCORE_FIX = "give the pairs to score with --data"  # what eval can do where a recorded file is gone
+
+
+def _lines_of(record, what, where, fix=SCORE_FIX):
+    """The lines of a recorded file, which must still be there and the same; ``fix``: what the
+    user can do where it is not."""
     path = record["path"]
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        raise DataError(f"{where}: {what} {path!r} that it was trained with is not there any more; "
-                        "give the pairs to score with --data") from None
+        raise DataError(f"{where}: {what} {path!r} that it was trained with is not there any more; {fix}") from None
     if not stat.S_ISREG(mode):
-        raise DataError(f"{where}: {what} {path!r} that it was trained with is now {kind_of(mode)}, not that file; "
-                        "give the pairs to score with --data")
+        raise DataError(f"{where}: {what} {path!r} that it was trained with is now {kind_of(mode)}, not that file; {fix}")
     if not is_same_file(record, path):
         raise DataError(f"{where}: {what} {path!r} has changed since training (it was {record['bytes']:,} bytes with "
-                        f"SHA-256 {record['sha256'][:12]}...), so its splits cannot be found again; give the pairs "
-                        "to score with --data")
+                        f"SHA-256 {record['sha256'][:12]}...), so its splits cannot be found again; {fix}")
     return read_lines(path)
 
 
-def split_lines(meta, where="the checkpoint", which=SPLITS):
+def split_lines(meta, where="the checkpoint", which=SPLITS, fix=SCORE_FIX):
     """A run's data record -> {split: the lines of that split, in the data's own format}, for the
     splits ``which`` ("test" only when the run had a --test file). Only the files those splits
-    come from are read (and must be the files of the record)."""
+    come from are read (and must be the files of the record; ``fix``: what to do where not)."""
     splits = {}
     if "test" in which and "test" in meta:
-        splits["test"] = _lines_of(meta["test"], "the --test file", where)
+        splits["test"] = _lines_of(meta["test"], "the --test file", where, fix)
     if "valid" in meta and "held-out" in which:
-        splits["held-out"] = _lines_of(meta["valid"], "the --valid file", where)
+        splits["held-out"] = _lines_of(meta["valid"], "the --valid file", where, fix)
     if "train" in which or ("held-out" in which and "valid" not in meta):
         if "task" in meta:
             lines = TASKS[meta["task"]](meta["examples"], meta["data_seed"])
         else:
-            lines = _lines_of(meta["file"], "the data file", where)
+            lines = _lines_of(meta["file"], "the data file", where, fix)
         if "valid" in meta:
             splits["train"] = lines
         else:
@@ -197,11 +199,11 @@ def resumed_data(meta, task=None, data=None, examples=None, valid=None, test=Non
         chosen.update(task=meta["task"], examples=meta["examples"])
         taken = ["task"] + (["examples"] if examples is None else [])
     else:
-        _lines_of(meta["file"], "the data file", where)  # there, and the same
+        _lines_of(meta["file"], "the data file", where, "give the pairs to train on with --data")  # there, and the same
         chosen["data"], taken = meta["file"]["path"], ["data"]
     for key in ("valid", "test"):
         if chosen[key] is None and key in meta:
-            _lines_of(meta[key], f"the --{key} file", where)
+            _lines_of(meta[key], f"the --{key} file", where, f"give it with --{key}")
             chosen[key] = meta[key]["path"]
             taken.append(key)
     return chosen, taken
