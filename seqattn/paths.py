@@ -95,6 +95,9 @@ def check_writable(path, key, picture=False, ending=None, choose=None):
     path = os.fspath(path)
     choose = choose or f"<{key}>"
     ending = ending or (".png" if picture else None)
+    if ending and os.path.basename(path).lower() == ending:  # ".csv": a name that is only its ending
+        raise OptionError(f"<{key}> {path!r} must be a file name before its {ending}, such as "
+                          f"{os.path.join(os.path.dirname(path), 'run' + ending)!r}")
     if ending and os.path.splitext(path)[1].lower() != ending:  # never a name changed behind the user's back
         raise OptionError(f"<{key}> {path!r} must end in {ending}, such as {os.path.splitext(path)[0] + ending!r}"
                           + (": seqattn draws its pictures as PNG" if picture else ""))

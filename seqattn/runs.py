@@ -291,7 +291,7 @@ def join(args, say):
     backend and the BLAS threads agreed on every rank -> (communicator, the threads in words)."""
     from .distributed import world
 
-    if args.dist_timeout is not None and not args.dist_timeout > 0:
+    if args.dist_timeout is not None and not 0 < args.dist_timeout < math.inf:  # NaN and inf too: every wait is bounded
         raise OptionError(f"<dist_timeout> must be a number of seconds above 0, got {args.dist_timeout}")
     host = world(args.distributed, args.dist_timeout, device=False)
     host.agree(lambda: choose_backend(args.backend))
@@ -343,6 +343,9 @@ def log_stem(args, save):
         return None
     if args.log is not None:
         check_writable(args.log, "log", ending=".csv")
+        if not args.log.endswith(".csv"):  # the log's other files are named after its stem: one spelling for all
+            raise OptionError(f"<log> {args.log!r} must end in .csv in lower case, such as "
+                              f"{os.path.splitext(args.log)[0] + '.csv'!r}: its options and TensorBoard files are named after it")
     stem = os.path.splitext(args.log or save)[0]
     # the log of the resumed run: the one it records, or by default the one named after its checkpoint
     continuing = args.resume is not None and (same_file(args.resume, logged_checkpoint(stem)) or getattr(args, "_log_resumed", False)

@@ -240,6 +240,8 @@ def _run_cli(*args, env=None, timeout=120):
     (["--threads", "0"], "--threads takes a whole number of threads from 1 to"),
     (["--threads", "1" * 31], "--threads takes a whole number of threads from 1 to"),
     (["--dist-timeout", "0"], "--dist-timeout must be a number of seconds above 0, got 0.0"),
+    (["--dist-timeout", "inf"], "--dist-timeout must be a number of seconds above 0, got inf"),
+    (["--dist-timeout", "nan"], "--dist-timeout must be a number of seconds above 0, got nan"),
     (["--distributed", "mpi"], "argument --distributed: invalid choice"),
 ])
 def test_bad_thread_and_distributed_options_are_one_line_errors(tmp_path, flags, message):

@@ -35,6 +35,18 @@ def test_the_csv_holds_every_epoch_and_the_options_their_run(tmp_path, capsys):
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
 
 
+@pytest.mark.parametrize("log, words", [
+    ("Run.CSV", "must end in .csv in lower case, such as '{tmp}/Run.csv'"),
+    (".csv", "must be a file name before its .csv, such as '{tmp}/run.csv'"),
+    ("run.txt", "must end in .csv, such as '{tmp}/run.csv'"),
+])
+def test_a_log_name_is_never_changed_behind_the_users_back(tmp_path, capsys, log, words):
+    rc = main(["train", "--task", "addition", "--epochs", "1", "--examples", "1000", "--hidden", "16", "--quiet",
+               "--save", str(tmp_path / "m.npz"), "--log", str(tmp_path / log)])
+    assert rc == 2 and words.format(tmp=tmp_path) in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_log_none_and_log_elsewhere(tmp_path, capsys):
     _train(tmp_path, capsys, "--log", "none")
     assert not glob.glob(str(tmp_path / "*.csv"))
