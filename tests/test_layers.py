@@ -113,6 +113,20 @@ def test_loss_mean_counts_only_real_targets():
     assert float(layer.forward(xs, np.array([[0, -1, 1, -1]]))) == pytest.approx(np.log(2))
 
 
+@pytest.mark.parametrize("layer, x, t, bad", [
+    (SoftmaxWithLoss(), np.zeros((2, 3)), np.array([1, -3]), -3),
+    (SoftmaxWithLoss(), np.zeros((2, 3)), np.array([1, 3]), 3),
+    (SoftmaxWithLoss(ignore_index=-1), np.zeros((2, 3)), np.array([-1, -2]), -2),
+    (TimeSoftmaxWithLoss(), np.zeros((1, 3, 3)), np.array([[0, -1, -2]]), -2),  # -1 is ignored; -2 is no class
+    (TimeSoftmaxWithLoss(ignore_index=0), np.zeros((1, 2, 3)), np.array([[0, 13]]), 13),
+])
+def test_a_target_outside_the_classes_is_refused_not_counted_as_another(xp, layer, x, t, bad):
+    """A negative target indexed from the end (the loss of another class); one past the end was a
+    bare IndexError. Both are named, as the embeddings name an id outside the vocabulary."""
+    with pytest.raises(ValueError, match=f"{type(layer).__name__} targets: id {bad} is outside the vocabulary of size 3"):
+        layer.forward(xp.asarray(x), xp.asarray(t))
+
+
 def test_dropout_train_and_eval(xp):
     rng = np.random.default_rng(0)
     layer = TimeDropout(0.5, seed=1)

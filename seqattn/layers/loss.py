@@ -51,8 +51,10 @@ class SoftmaxWithLoss:
         t = check_int(t, "targets", name, ndim=self.ndim - 1)
         if tuple(t.shape) != tuple(x.shape[:-1]):
             raise ValueError(f"{name}: targets have shape {tuple(t.shape)} but scores {tuple(x.shape)}")
-        get_xp(x, t)
+        xp = get_xp(x, t)
         V = x.shape[-1]
+        counted = t if self.ignore_index is None else xp.where(t == self.ignore_index, 0, t)
+        get_ops(x).check_ids(counted, V, f"{name} targets")  # a negative id would count as another class
         loss, cache = get_ops(x).cross_entropy(x.reshape(-1, V), t.ravel(), self.ignore_index, self.label_smoothing)
         self._cache = (cache, x.shape)
         return loss
