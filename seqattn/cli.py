@@ -244,6 +244,14 @@ def cmd_train(args):
     return 0
 
 
+def _another_rank():
+    """Whether a launcher started this process as one of several and not as rank 0."""
+    from .distributed.launch import detect
+
+    launch = detect()
+    return launch is not None and launch.several and launch.rank != 0
+
+
 def _printer(to_stderr):
     return (lambda *a: print(*a, file=sys.stderr, flush=True)) if to_stderr else (lambda *a: print(*a, flush=True))
 
@@ -374,6 +382,8 @@ def cmd_attention(args):
 
 def main(argv=None):
     args = parse(argv)
+    if args.command != "train" and _another_rank():
+        return 0  # eval, predict, attention and splits run in one process: under a launcher, rank 0 answers once
     from .backend import BackendError
     from .checkpoint import CheckpointError
     from .data import DataError, VocabularyError

@@ -236,6 +236,26 @@ def _run_cli(*args, env=None, timeout=120):
                           env=dict(os.environ, **(env or {})))
 
 
+@pytest.mark.parametrize("command", ["eval", "predict", "splits"])
+def test_the_one_process_commands_answer_once_under_a_launcher(tmp_path, monkeypatch, capsys, command):
+    """eval, predict, attention and splits run in one process: under mpiexec rank 0 answers and
+    the other ranks end at once, without a word (they would print it all again, and splits' second
+    rank failed on the files the first wrote)."""
+    from seqattn.cli import main
+
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--task", "addition", "--epochs", "1", "--examples", "500", "--hidden", "8", "--quiet",
+                 "--log", "none", "--save", str(ckpt)]) == 0
+    argv = {"eval": ["eval", "--model", str(ckpt)], "predict": ["predict", "--model", str(ckpt), "1+2"],
+            "splits": ["splits", "--model", str(ckpt), "--out", str(tmp_path / "s")]}[command]
+    capsys.readouterr()
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "1")
+    assert main(argv) == 0 and capsys.readouterr() == ("", "") and not (tmp_path / "s").exists()
+    monkeypatch.setenv("PMI_RANK", "0")
+    assert main(argv) == 0 and capsys.readouterr().out
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--threads", "0"], "--threads takes a whole number of threads from 1 to"),
     (["--threads", "1" * 31], "--threads takes a whole number of threads from 1 to"),
