@@ -108,6 +108,16 @@ def test_a_file_of_tab_only_lines_is_said_to_have_empty_fields_not_to_be_empty(t
         load_dataset(path=path)
 
 
+@pytest.mark.parametrize("text, line", [("a\tb\n\nc\td\n", 2), ("a\tb\n   \nc\td\n", 2), ("\na\tb\n", 1)])
+def test_a_blank_line_among_pairs_is_an_empty_line_wherever_it_is(tmp_path, text, line):
+    """A blank line between pairs was "no tab between source and target in ''"; a blank first line
+    was "empty line" (read in the book's format); blank lines at the end are left out."""
+    path = tmp_path / "gaps.tsv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=f"gaps.tsv, line {line}: empty line; remove it"):
+        load_dataset(path=path)
+
+
 def test_an_over_long_line_is_quoted_short_and_refused_before_tokens_are_fitted(tmp_path, capsys, monkeypatch):
     from seqattn.data.tokens import SubwordTokens
 

@@ -91,7 +91,7 @@ def parse_qa(lines, source="data"):
     width = None
     for n, line in enumerate(lines, 1):
         if not line:
-            raise DataError(f"{source}, line {n}: empty line")
+            raise DataError(f"{source}, line {n}: empty line; remove it (one pair a line)")
         at = line.find("_")
         if at < 0:
             raise DataError(f"{source}, line {n}: no '_' between question and answer in {quoted(line)}")
@@ -135,6 +135,8 @@ def parse_pairs(lines, source="data", columns=(0, 1)):
     a, b = columns
     need = max(columns) + 1
     for n, line in enumerate(lines, 1):
+        if not line.strip() and "\t" not in line:  # a tab holds fields, and says which one is empty
+            raise DataError(f"{source}, line {n}: empty line; remove it (one pair a line)")
         fields = line.split("\t")
         if len(fields) < need:
             what = "no tab between source and target" if len(fields) == 1 else f"{len(fields)} columns, fewer than {need}"
