@@ -14,10 +14,9 @@ from .checkpoint import check_target
 from .backend import get_xp, to_device, to_numpy
 from .distributed import ONE, everywhere
 from .errors import OptionError, finite, fraction, integer, positive_int, quoted
-from .metrics import bleu_name
+from .metrics import EVAL_BATCH, bleu_name, exact_match
 from .packed import flat
 from .paths import same_file
-from .metrics import EVAL_BATCH, exact_match
 from .ops import trusted_ids
 from .optim import OPTIMIZERS, Optimizer, Schedule, clip_grads
 from .threads import apply_default
@@ -128,6 +127,10 @@ class Trainer:
                  eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
                  label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy", grad_hook=None,
                  comm=None):
+        missing = [a for a in ("params", "grads", "forward", "backward", "loss_layer", "generate") if not hasattr(model, a)]
+        if missing:
+            raise OptionError(f"<model> must be a seqattn model, such as seqattn.models.AttentionSeq2seq, got "
+                              f"{quoted(type(model).__name__)}, which has no {missing[0]}")
         if not isinstance(optimizer, Optimizer):
             raise OptionError(f"<optimizer> must be one of seqattn.optim's optimizers ({', '.join(c.__name__ for c in OPTIMIZERS.values())}), "
                               f"got {quoted(type(optimizer).__name__)}")
@@ -374,6 +377,10 @@ class Trainer:
         epoch, with the test accuracy, when fit had no ``eval_interval``). Shown on matplotlib's
         current backend (a notebook draws it inline), or saved as PNG at ``path`` -> the figure."""
         from .plots import plot_history, plot_losses
+
+        if ylim is not None and not (isinstance(ylim, (tuple, list)) and len(ylim) == 2
+                                     and all(isinstance(v, (int, float)) and math.isfinite(v) for v in ylim)):
+            raise OptionError(f"<ylim> must be a pair (low, high) of numbers, such as (0, 3), got {quoted(repr(ylim))}")
 
         if self.loss_list:
             return plot_losses(self.loss_list, self.eval_interval, ylim=ylim, path=path)

@@ -111,6 +111,8 @@ def test_the_library_checks_its_arguments_once_at_the_edge_naming_each(tmp_path)
                         (lambda: Momentum(momentum=-0.1), "momentum must be at least 0 and below 1"),
                         (lambda: RMSprop(decay_rate=1.0), "decay_rate must be at least 0 and below 1"),
                         (lambda: Trainer(model, None), "optimizer must be one of seqattn.optim's optimizers"),
+                        (lambda: Trainer(None, Adam()), "model must be a seqattn model, such as .*, got 'NoneType', which has no params"),
+                        (lambda: trainer.plot(ylim=5), r"ylim must be a pair \(low, high\) of numbers, such as \(0, 3\), got '5'"),
                         (lambda: Trainer(model, Adam(), max_grad=-1), "max_grad must be a finite number of at least 0"),
                         (lambda: Trainer(model, Adam(), max_grad=10**400), "max_grad must be a finite number of at least 0"),
                         (lambda: Trainer(model, Adam(), seed=-1), "seed must be at least 0"),
