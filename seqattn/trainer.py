@@ -127,7 +127,7 @@ class Trainer:
                  eval_batch_size=None, stop_id=None, meta=None, report_every=20, codec=None, schedule=None,
                  label_smoothing=0.0, keep_best=None, patience=None, scorer=None, monitor="accuracy", grad_hook=None,
                  comm=None):
-        missing = [a for a in ("params", "grads", "forward", "backward", "loss_layer", "generate") if not hasattr(model, a)]
+        missing = [a for a in ("params", "grads", "forward", "backward", "loss_layer") if not hasattr(model, a)]
         if missing:
             raise OptionError(f"<model> must be a seqattn model, such as seqattn.models.AttentionSeq2seq, got "
                               f"{quoted(type(model).__name__)}, which has no {missing[0]}")
