@@ -32,7 +32,7 @@ import numpy as np
 
 from . import __version__
 from .backend import get_xp, to_numpy
-from .errors import CheckpointError, OptionError
+from .errors import CheckpointError, OptionError, quoted
 from .memory import memory_limit
 from .optim import OPTIMIZERS, SCHEDULES
 from .paths import atomic_write, check_writable, open_regular
@@ -246,7 +246,9 @@ def check_meta(meta, path):
     m.obj("codec", absent=True)  # a part seqattn did not write is absent, never null
     m.obj("source", absent=True)
     m.bool("log", absent=True)  # whether the run wrote a metrics log (--log none: false)
-    m.str("log_file", absent=True, longest=4096)  # its CSV from the checkpoint's folder, where --log named it
+    log_file = m.str("log_file", absent=True, longest=4096)  # its CSV from the checkpoint's folder, where --log named it
+    if log_file is not None and (not log_file.endswith(".csv") or "\0" in log_file or log_file.endswith(("/.csv", "\\.csv"))):
+        raise m.error("log_file", f"must be the path of a .csv file, got {quoted(log_file)}")
     optimizer, trainer = m.obj("optimizer", absent=True), m.obj("trainer", absent=True)
     if optimizer is not None:
         check_optimizer_meta(optimizer)

@@ -61,10 +61,22 @@ def is_log_file(path, kind):
     return _logged_options(path) is not None
 
 
-def logged_checkpoint(stem):
-    """The checkpoint that the log at ``stem`` records (its options' ``checkpoint``), or None."""
-    checkpoint = (_logged_options(log_paths(stem)["options"]) or {}).get("checkpoint")
-    return checkpoint if isinstance(checkpoint, str) else None
+def logged_checkpoints(stem):
+    """Where the checkpoint of the log at ``stem`` is, as its options record it: the path it was
+    given (``checkpoint``) and, where recorded, the path from the log's own folder
+    (``checkpoint_file``), which holds when the two were moved together -> a list (empty when none)."""
+    options = _logged_options(log_paths(stem)["options"]) or {}
+    found = [options.get("checkpoint")]
+    if isinstance(options.get("checkpoint_file"), str):
+        found.append(os.path.join(os.path.dirname(os.path.abspath(stem)), options["checkpoint_file"]))
+    return [c for c in found if isinstance(c, str) and c and "\0" not in c]
+
+
+def is_log_of(stem, checkpoint):
+    """Whether the log at ``stem`` is the log of the run whose last checkpoint is ``checkpoint``."""
+    from .paths import same_file
+
+    return any(same_file(checkpoint, c) for c in logged_checkpoints(stem))
 
 
 def check_log(stem, key="log", continuing=False, force=False, tensorboard=None, choose=None):

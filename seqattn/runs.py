@@ -252,9 +252,12 @@ def stopping(args, resumed):
         args.log = "none"
         taken.append("log")
     elif args.log is None and isinstance((resumed or {}).get("log_file"), str):  # a --log of its own: it goes on there
-        args.log = os.path.join(os.path.dirname(os.path.abspath(args.resume)), resumed["log_file"])
-        args._log_resumed = True  # the resumed run's own log, wherever the two were moved
-        taken.append("log")
+        from .runlog import is_log_of
+
+        recorded = os.path.join(os.path.dirname(os.path.abspath(args.resume)), resumed["log_file"])
+        if is_log_of(os.path.splitext(recorded)[0], args.resume):  # only a log there that names this checkpoint as its run's
+            args.log = recorded
+            taken.append("log")
     if args.patience is None and theirs.get("patience") is not None:
         args.patience = theirs["patience"]
         taken.append("patience")
@@ -317,17 +320,23 @@ def choose_threads(value, comm, say):
     return f"{n} BLAS thread{'s' if n != 1 else ''}" if n else "BLAS threads unknown"
 
 
+def _path_from(path, folder):
+    """``path`` from ``folder`` (absolute where there is no way from one to the other)."""
+    try:
+        return os.path.relpath(os.path.abspath(path), folder)
+    except ValueError:  # another drive (Windows)
+        return os.path.abspath(path)
+
+
 def log_record(stem, save):
     """What a checkpoint at ``save`` records of its run's metrics log at ``stem``: {"log": whether
     there is one}, and where the log is not the default one named after the checkpoint, its CSV's
-    path from the checkpoint's folder ("log_file"), which a resume takes where --log is not given."""
+    path from the checkpoint's folder ("log_file"), which a resume takes where --log is not given
+    and the log there is this checkpoint's (its options name it): a checkpoint never sends a run's
+    writes elsewhere."""
     record = {"log": stem is not None}
     if stem is not None and os.path.abspath(stem) != os.path.abspath(os.path.splitext(save)[0]):
-        folder = os.path.dirname(os.path.abspath(save))
-        try:
-            record["log_file"] = os.path.relpath(os.path.abspath(stem + ".csv"), folder)
-        except ValueError:  # another drive (Windows): no path from one to the other
-            record["log_file"] = os.path.abspath(stem + ".csv")
+        record["log_file"] = _path_from(stem + ".csv", os.path.dirname(os.path.abspath(save)))
     return record
 
 
@@ -337,7 +346,7 @@ def log_stem(args, save):
     a file seqattn did not write, nor another run's log unless this run continues it or --force)
     -> its path without .csv, or None for --log none."""
     from .paths import check_writable, same_file
-    from .runlog import check_log, logged_checkpoint
+    from .runlog import check_log, is_log_of
 
     if args.log == "none":
         return None
@@ -348,8 +357,7 @@ def log_stem(args, save):
                               f"{os.path.splitext(args.log)[0] + '.csv'!r}: its options and TensorBoard files are named after it")
     stem = os.path.splitext(args.log or save)[0]
     # the log of the resumed run: the one it records, or by default the one named after its checkpoint
-    continuing = args.resume is not None and (same_file(args.resume, logged_checkpoint(stem)) or getattr(args, "_log_resumed", False)
-                                              or (args.log is None and same_file(args.resume, save)))
+    continuing = args.resume is not None and (is_log_of(stem, args.resume) or (args.log is None and same_file(args.resume, save)))
     check_log(stem, "log", continuing=continuing, force=args.force)
     return stem
 
@@ -363,7 +371,8 @@ def run_log(args, run, opts):
     if run.log is None:
         return None
     given = {k: v for k, v in vars(args).items() if v not in (None, False) and k != "command" and not k.startswith("_")}
-    options = {"given": given, "options": asdict(opts), "data": run.source, "checkpoint": run.save, "seqattn": __version__}
+    options = {"given": given, "options": asdict(opts), "data": run.source, "checkpoint": run.save,
+               "checkpoint_file": _path_from(run.save, os.path.dirname(os.path.abspath(run.log))), "seqattn": __version__}
     return RunLog(run.log, options)
 
 

@@ -4,6 +4,7 @@ run's options as JSON, and TensorBoard event files where tensorboardX is install
 import csv
 import glob
 import json
+import os
 import struct
 
 import pytest
@@ -88,6 +89,39 @@ def test_a_run_with_a_log_of_its_own_resumes_into_it_also_when_its_folder_moved(
     with open(tmp_path / "moved" / "logs" / "custom.csv", newline="") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
     assert sorted(os.listdir(tmp_path / "moved")) == ["logs", "m.npz"]
+
+
+def test_a_resume_takes_only_its_own_log_never_another_runs_nor_one_a_checkpoint_names(tmp_path, capsys, monkeypatch):
+    """The log a checkpoint records is taken only where the log there names that checkpoint as its
+    run's: a resume of an earlier checkpoint (whose log another run has continued since) writes a
+    log of its own and leaves the other whole (given as --log, it is refused without --force), and
+    a checkpoint whose log_file points elsewhere writes nothing there."""
+    from seqattn import checkpoint
+
+    t = ["--task", "addition", "--examples", "300", "--hidden", "8", "--quiet"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *t, "--epochs", "1", "--save", "a.npz", "--log", "run.csv"]) == 0
+    assert main(["train", "--resume", "a.npz", "--epochs", "3", "--save", "b.npz", "--quiet"]) == 0  # run.csv goes on as b's
+    capsys.readouterr()
+    assert main(["train", "--resume", "a.npz", "--epochs", "2", "--save", "c.npz", "--quiet", "--log", "run.csv"]) == 2
+    assert "run.csv' already holds the metrics log of another run" in capsys.readouterr().err
+    assert main(["train", "--resume", "a.npz", "--epochs", "2", "--save", "c.npz", "--quiet"]) == 0
+    for log, epochs in (("run.csv", [1, 2, 3]), ("c.csv", [1, 2])):  # b's history is whole; c's is its own
+        with open(log, newline="") as f:
+            assert [int(r["epoch"]) for r in csv.DictReader(f)] == epochs
+    weights, meta = checkpoint.read_npz("b.npz")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for target in (str(elsewhere / "x.csv"), "../elsewhere/x.csv"):
+        os.makedirs("sub", exist_ok=True)
+        checkpoint.write_npz_atomic("sub/d.npz", weights, {**meta, "log_file": target})
+        assert main(["train", "--resume", "sub/d.npz", "--epochs", "4", "--quiet"]) == 0
+        assert os.listdir(elsewhere) == [] and os.path.exists("sub/d.csv")  # its own default log, not the one named
+        os.remove("sub/d.npz")
+    for bad in ("x.txt", "", "logs/.csv", "a\0.csv"):
+        checkpoint.write_npz_atomic("e.npz", weights, {**meta, "log_file": bad})
+        assert main(["train", "--resume", "e.npz", "--epochs", "4", "--quiet"]) == 2
+        assert "log_file must be the path of a .csv file" in capsys.readouterr().err
 
 
 def _events(path):
