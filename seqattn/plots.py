@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .install import install_hint
@@ -23,14 +25,26 @@ def pyplot(file_only=True):
     return plt
 
 
+def _checked(path):
+    """``path`` (str, bytes or a path object; None: shown, not saved) as a str, once
+    ``check_writable`` allows a picture there (never through a link, onto a special file, or over
+    a file seqattn did not draw): checked before anything is drawn."""
+    if path is None:
+        return None
+    from .paths import check_writable
+
+    path = os.fsdecode(path)
+    check_writable(path, "path", picture=True)
+    return path
+
+
 def _save(fig, path):
-    """Write ``fig`` as a PNG at ``path`` whole or not at all, where ``check_writable`` allows it
-    (never through a link, onto a special file, or over a file seqattn did not draw): its
+    """Write ``fig`` as a PNG at ``path`` whole or not at all, checked again (``_checked``): its
     "Software" text names seqattn, so that a later picture may replace it."""
     from . import __version__
-    from .paths import PICTURE_MARK, atomic_write, check_writable
+    from .paths import PICTURE_MARK, atomic_write
 
-    check_writable(path, "path", picture=True)
+    path = _checked(path)
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
                     metadata={"Software": f"{PICTURE_MARK.decode()} {__version__} (matplotlib)"})
@@ -41,13 +55,16 @@ def _finish(plt, fig, path):
     if path is None:
         plt.show()
         return fig
-    _save(fig, path)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)  # also where the save failed: no figure is left open
     return fig
 
 
 def plot_history(history, path, title=None, ylim=None):
     """Test accuracy (and training loss) per epoch -> PNG at ``path`` (None: shown)."""
+    path = _checked(path)
     plt = pyplot(file_only=path is not None)
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -69,6 +86,7 @@ def plot_history(history, path, title=None, ylim=None):
 def plot_losses(losses, interval, ylim=None, path=None):
     """The book's training curve: the mean loss of every ``interval`` batches -> PNG at ``path``
     (None: shown)."""
+    path = _checked(path)
     plt = pyplot(file_only=path is not None)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(np.arange(1, len(losses) + 1) * interval, losses, label="train")
@@ -94,6 +112,7 @@ def plot_attention(weights, sources, outputs, path, titles=None, columns=None):
     """One heatmap per example: ``weights`` (n, S_out, S_src) with the source characters on the x
     axis and the generated characters on the y axis -> PNG at ``path``; ``columns`` panels a row
     (default: all in one row). Labels and titles are cut to LABEL and TITLE characters."""
+    path = _checked(path)
     plt = pyplot()
     n = len(weights)
     columns = columns or n
@@ -136,6 +155,7 @@ def attention_figure(model, codec, texts, path):
     from .backend import to_device, to_numpy
     from .models import attention_weights_of
 
+    path = _checked(path)  # before the model runs
     srcs = check_drawn(codec, texts)
     x = to_device(codec.encode_sources(texts), like=model.params[0])
     ys = model.generate(x, codec.start_id, codec.sample_size, stop_id=codec.stop_id)

@@ -435,6 +435,9 @@ def test_a_picture_seqattn_did_not_draw_is_never_replaced_by_the_command_or_the_
             draw(link)
         link.unlink()
     assert holiday.read_bytes() == before and os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+    assert plt.get_fignums() == []  # refused before a figure was made: none left open
+    plot_losses([1.0, 0.5], 20, path=os.fsencode(tmp_path / "bytes.png"))  # a path as bytes, as os.fspath allows
+    assert drawn_by_seqattn(tmp_path / "bytes.png") and plt.get_fignums() == []
     curve = tmp_path / "curve.png"
     assert main(["train", "--data", str(pairs), *TINY, "--save", str(save), "--force", "--plot", str(curve)]) == 0
     assert drawn_by_seqattn(curve) and not drawn_by_seqattn(holiday) and not drawn_by_seqattn(pairs)
