@@ -16,13 +16,14 @@ import secrets
 import stat
 import sys
 
-from .errors import OptionError
+from .errors import OptionError, quoted
 
 try:  # flock: on every system seqattn runs on but Windows, where runs are not locked
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None
 
+NEW_FOLDERS = 64  # folders an output may need made for it (a path of thousands is a mistake, not a plan)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PICTURE_MARK = b"seqattn"  # the start of the "Software" text of every PNG seqattn draws (plots._save)
 
@@ -159,6 +160,9 @@ def _check_parent(path, key, st):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise OptionError(f"<{key}> {path!r} cannot be written: {parent!r} is a file, not a directory")
+    if len(missing) - 1 > NEW_FOLDERS:
+        raise OptionError(f"<{key}> {quoted(path)} would need {len(missing) - 1:,} new folders, more than the {NEW_FOLDERS} "
+                          "seqattn makes for an output; make them first, or choose a shorter path")
     limit = _name_max(parent)
     for name in missing:
         if len(os.fsencode(name)) > limit:
@@ -284,6 +288,24 @@ def clear_stale(path):
                     os.unlink(os.path.join(folder, name))
 
 
+def make_folders(folder):
+    """``os.makedirs(folder, exist_ok=True)`` one folder at a time from the top (no recursion,
+    however deep the path)."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for f in reversed(missing):
+        try:
+            os.mkdir(f)
+        except FileExistsError:
+            if not os.path.isdir(f):
+                raise
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """``with atomic_write(path) as f:`` write ``f`` (binary); on success it replaces ``path`` in
@@ -292,7 +314,7 @@ def atomic_write(path):
     The temporary file is locked while written, so that another writer's clean-up spares it."""
     path = os.fspath(path)
     folder, prefix, suffix = _temp_parts(path)
-    os.makedirs(folder, exist_ok=True)
+    make_folders(folder)
     clear_stale(path)
     while True:
         tmp = os.path.join(folder, f"{prefix}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
@@ -332,7 +354,7 @@ class Lock:
     def __enter__(self):
         if fcntl is None:
             return self
-        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
+        make_folders(os.path.dirname(self.lock_path))
         while True:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
             try:

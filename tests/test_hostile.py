@@ -445,6 +445,26 @@ def test_a_picture_seqattn_did_not_draw_is_never_replaced_by_the_command_or_the_
     assert main(["train", "--data", str(pairs), *TINY, "--save", str(save), "--force", "--plot", str(curve)]) == 0
 
 
+@pytest.mark.parametrize("flag", ["--save", "--log", "--plot"])
+def test_an_output_that_needs_thousands_of_new_folders_is_refused_before_training(capsys, pairs, tmp_path, flag):
+    """A path 1,500 folders deep trained, then ended in "maximum recursion depth exceeded"
+    (os.makedirs recurses once a folder)."""
+    deep = os.path.join(tmp_path, "d/" * 1500 + {"--save": "m.npz", "--log": "run.csv", "--plot": "p.png"}[flag])
+    argv = ["train", "--data", str(pairs), *TINY, "--save", str(tmp_path / "m.npz"), flag, deep]
+    err, out = _error(capsys, argv)
+    assert f"{flag} " in err and "would need 1,500 new folders, more than the 64 seqattn makes" in err and "epoch" not in out
+    assert os.listdir(tmp_path) == []
+
+
+def test_folders_are_made_without_recursion(tmp_path):
+    from seqattn.paths import make_folders
+
+    deep = os.path.join(tmp_path, *["d"] * 1200)
+    make_folders(deep)
+    make_folders(deep)  # there already
+    assert os.path.isdir(deep)
+
+
 def test_a_symlinked_output_is_not_written_through(capsys, pairs, tmp_path):
     link = tmp_path / "curve.png"
     link.symlink_to(pairs)
