@@ -206,9 +206,11 @@ def cmd_train(args):
     if runlog is not None:
         trainer.callbacks.append(runlog)
     split = "valid" if args.valid else "held-out"
+    scored = f"the {len(valid)} training examples ({run.test_note})" if run.test_note else f"{len(valid)} {split} examples"
     vocab = f"{len(codec.vocab)}" if codec.target_vocab is codec.vocab else f"{len(codec.vocab)} + {len(codec.target_vocab)}"
     ranks = f" on each of {comm.size} ranks" if comm.size > 1 else ""
-    say(f"{opts.model} on {run.name}: {len(train)} training and {len(valid)} {split} examples{run.test_note}, "
+    held = f"no held-out examples ({run.test_note})" if run.test_note else f"{len(valid)} {split} examples"
+    say(f"{opts.model} on {run.name}: {len(train)} training and {held}, "
         f"{codec.tokens.kind} tokens, vocabulary {vocab}, hidden {opts.hidden}, backend {get_backend()}, {threads}{ranks}")
     say(runs.recipe_line(opts))
     args._kept = (lambda: runs.kept(trainer, run.save)) if comm.root else str  # what an interruption from here on leaves
@@ -217,7 +219,7 @@ def cmd_train(args):
         say(f"nothing left to train: {args.resume} has finished {len(history)} of --epochs {opts.epochs}"
             + ("" if same_file(run.save, args.resume) else f"; {run.save} holds the same"))
     elif history and "accuracy" in history[-1]:
-        say(f"{_scores_line(history[-1])} on {len(valid)} {split} examples{run.test_note}; checkpoint {run.save}")
+        say(f"{_scores_line(history[-1])} on {scored}; checkpoint {run.save}")
     result = {"history": history}
     if test is not None:
         result["test"], _ = evaluate(model, test, codec, text=run.text_scores, comm=comm)
@@ -339,7 +341,7 @@ def cmd_splits(args):
     inputs = [(k, getattr(args, k)) for k in ("model", "data") if getattr(args, k)] + recorded
     empty = [name for name, lines in splits.items() if not lines]
     for name, path in write_splits({k: v for k, v in splits.items() if v}, args.out, suffix, force=args.force, inputs=inputs).items():
-        print(f"{path}: {len(splits[name]):,} pairs ({name})")
+        print(f"{path}: {len(splits[name]):,} pair{'s' * (len(splits[name]) != 1)} ({name})")
     for name in empty:  # a file of no pairs is one that train --valid would refuse
         print(f"no {name} split: {len(splits['train']):,} pairs are too few to hold any out (training scores the training pairs)")
     return 0

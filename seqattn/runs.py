@@ -16,6 +16,9 @@ from .flags import FLAGS, MODEL_FLAGS
 from .options import DATA, check_count, resolve, resolve_data
 
 
+MIN_DIST_TIMEOUT = 1  # seconds: below it, ranks that join well would be taken for ranks that never joined
+
+
 def choose_backend(name):
     from .backend import check_environment, set_backend
 
@@ -221,7 +224,7 @@ def prepare(args, say):
     test_note = ""
     if len(valid) == 0:
         valid = train
-        test_note = " (too few pairs for a test split: testing on the training pairs)"
+        test_note = "too few pairs to hold any out: testing on the training pairs"
     text_scores = codec.format == "tsv" and have_text_scores(say)
     record = describe(args.task, args.data, examples, valid=args.valid, test=args.test)
     for key, what in (("valid", "every epoch is scored on"), ("test", "the run is tested on")):
@@ -294,8 +297,9 @@ def join(args, say):
     backend and the BLAS threads agreed on every rank -> (communicator, the threads in words)."""
     from .distributed import world
 
-    if args.dist_timeout is not None and not 0 < args.dist_timeout < math.inf:  # NaN and inf too: every wait is bounded
-        raise OptionError(f"<dist_timeout> must be a number of seconds above 0, got {args.dist_timeout}")
+    if args.dist_timeout is not None and not MIN_DIST_TIMEOUT <= args.dist_timeout < math.inf:  # NaN, inf: every wait is bounded
+        raise OptionError(f"<dist_timeout> must be a number of seconds of at least {MIN_DIST_TIMEOUT} (the ranks take a "
+                          f"moment to join) and finite, got {args.dist_timeout}")
     host = world(args.distributed, args.dist_timeout, device=False)
     host.agree(lambda: choose_backend(args.backend))
     comm = world(args.distributed, args.dist_timeout)

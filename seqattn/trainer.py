@@ -455,7 +455,7 @@ def _scores(scores):
     if not isinstance(scores, dict) or not all(isinstance(k, str) and not isinstance(v, bool) and isinstance(v, (int, float, np.number))
                                                and math.isfinite(v) for k, v in scores.items()):
         raise OptionError(f"<scorer> must return a dict of finite numbers by name (its scores), got {quoted(scores)}")
-    return {k: float(v) for k, v in scores.items()}
+    return {k: v if k == "bleu_order" else float(v) for k, v in scores.items()}  # an order is a whole number
 
 
 def _pairs(x_name, x, t_name, t):

@@ -259,9 +259,10 @@ def test_the_one_process_commands_answer_once_under_a_launcher(tmp_path, monkeyp
 @pytest.mark.parametrize("flags, message", [
     (["--threads", "0"], "--threads takes a whole number of threads from 1 to"),
     (["--threads", "1" * 31], "--threads takes a whole number of threads from 1 to"),
-    (["--dist-timeout", "0"], "--dist-timeout must be a number of seconds above 0, got 0.0"),
-    (["--dist-timeout", "inf"], "--dist-timeout must be a number of seconds above 0, got inf"),
-    (["--dist-timeout", "nan"], "--dist-timeout must be a number of seconds above 0, got nan"),
+    (["--dist-timeout", "0"], "--dist-timeout must be a number of seconds of at least 1 (the ranks take a moment to join) and finite, got 0.0"),
+    (["--dist-timeout", "0.01"], "--dist-timeout must be a number of seconds of at least 1"),
+    (["--dist-timeout", "inf"], "--dist-timeout must be a number of seconds of at least 1 (the ranks take a moment to join) and finite, got inf"),
+    (["--dist-timeout", "nan"], "--dist-timeout must be a number of seconds of at least 1"),
     (["--distributed", "mpi"], "argument --distributed: invalid choice"),
 ])
 def test_bad_thread_and_distributed_options_are_one_line_errors(tmp_path, flags, message):

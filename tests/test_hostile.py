@@ -457,11 +457,20 @@ def test_an_output_that_needs_thousands_of_new_folders_is_refused_before_trainin
 
 
 def test_folders_are_made_without_recursion(tmp_path):
+    """Under a recursion limit that os.makedirs could not make 300 folders within."""
+    import inspect
+
     from seqattn.paths import make_folders
 
-    deep = os.path.join(tmp_path, *["d"] * 1200)
-    make_folders(deep)
-    make_folders(deep)  # there already
+    deep, limit = os.path.join(tmp_path, *["d"] * 300), sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 60)
+    try:
+        with pytest.raises(RecursionError):
+            os.makedirs(os.path.join(tmp_path, *["e"] * 300))  # what the limit does to a recursive maker
+        make_folders(deep)
+        make_folders(deep)  # there already
+    finally:
+        sys.setrecursionlimit(limit)
     assert os.path.isdir(deep)
 
 
