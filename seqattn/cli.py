@@ -124,7 +124,7 @@ def _parser():
     t.add_argument("--distributed", choices=["auto", "off"], default="auto", help="auto (default): data-parallel over the "
                    "ranks when started by mpiexec, srun or another MPI launcher; off: this process alone")
     t.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS", help="end the job when a rank has waited "
-                   "this long for the others, from their start on (a rank stalled, died or never joined; default 600)")
+                   "this long for the others, from their start on (a rank stalled, died or never joined; at least 1, default 600)")
     t.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (default runs/NAME-MODEL.npz; "
                    "with --resume, the resumed file)")
     t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint saved by an earlier run: its options, "
