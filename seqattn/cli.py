@@ -343,7 +343,7 @@ def cmd_splits(args):
     for name, path in write_splits({k: v for k, v in splits.items() if v}, args.out, suffix, force=args.force, inputs=inputs).items():
         print(f"{path}: {len(splits[name]):,} pair{'s' * (len(splits[name]) != 1)} ({name})")
     for name in empty:  # a file of no pairs is one that train --valid would refuse
-        print(f"no {name} split: {len(splits['train']):,} pairs are too few to hold any out (training scores the training pairs)")
+        print(f"no {name} split ({len(splits['train']):,} pairs: {runs.NOTHING_HELD_OUT})")
     return 0
 
 

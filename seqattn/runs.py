@@ -16,6 +16,7 @@ from .flags import FLAGS, MODEL_FLAGS
 from .options import DATA, check_count, resolve, resolve_data
 
 
+NOTHING_HELD_OUT = "too few pairs to hold any out: testing on the training pairs"  # train, eval and splits say it alike
 MIN_DIST_TIMEOUT = 1  # seconds: below it, ranks that join well would be taken for ranks that never joined
 
 
@@ -224,7 +225,7 @@ def prepare(args, say):
     test_note = ""
     if len(valid) == 0:
         valid = train
-        test_note = "too few pairs to hold any out: testing on the training pairs"
+        test_note = NOTHING_HELD_OUT
     text_scores = codec.format == "tsv" and have_text_scores(say)
     record = describe(args.task, args.data, examples, valid=args.valid, test=args.test)
     for key, what in (("valid", "every epoch is scored on"), ("test", "the run is tested on")):
@@ -464,6 +465,5 @@ def pairs_to_score(args, codec, meta):
     lines = split_lines(source, where=repr(args.model), which=(split,))[split]
     if not lines and split == "held-out":  # too few pairs to hold any out: training scored the training pairs
         lines = split_lines(source, where=repr(args.model), which=("train",))["train"]
-        return codec.read(lines, source_name(source)), (f"the training pairs of {source_name(source)} (too few pairs for a "
-                                                         "held-out split: training scored these too)")
+        return codec.read(lines, source_name(source)), f"the training pairs of {source_name(source)} ({NOTHING_HELD_OUT})"
     return codec.read(lines, split_name(source, split)), split_name(source, split)

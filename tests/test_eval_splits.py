@@ -110,7 +110,7 @@ def test_a_file_too_small_to_hold_pairs_out_is_scored_and_split_as_training_scor
     out, err = capsys.readouterr()
     assert json.loads(out)["n"] == 9 and "scoring the training pairs of" in err and "too few pairs" in err
     assert main(["splits", "--model", str(ckpt), "--out", str(tmp_path / "s")]) == 0
-    assert "no held-out split: 9 pairs are too few" in capsys.readouterr().out
+    assert "no held-out split (9 pairs: too few pairs to hold any out" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path / "s")) == [".seqattn-splits.json", "train.tsv"]
 
 
